@@ -1,0 +1,168 @@
+/**
+ * The config file's schema: strict (unknown keys are errors), with Prometheus-style durations and
+ * byte sizes, defaults applied here, and rules between fields checked in `superRefine` so every
+ * error carries its field path.
+ */
+import { z } from 'zod';
+import { parseBytes, parseDurationMs } from './units.js';
+
+const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDurationMs(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be a duration such as 30s, 5m or 1h30m (got "${text}")` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const bytes = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseBytes(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be a byte size such as 1048576, 512KiB or 10MiB (got "${v}")` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const labelName = z.string().regex(LABEL_NAME_RE, 'must be a label name matching [a-zA-Z_][a-zA-Z0-9_]*');
+
+const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9201');
+
+const serverSchema = z.strictObject({
+  /** Where tributary listens for remote write, metrics and health checks. */
+  listen_address: listenAddress.default('127.0.0.1:9201'),
+  /** Largest compressed body accepted (413 above). */
+  max_body_bytes: bytes.default(10 * 1024 * 1024),
+  /** Largest decompressed body accepted (400 above, checked before allocating). */
+  max_decoded_bytes: bytes.default(64 * 1024 * 1024),
+  /** How long a graceful shutdown waits for the queue to drain before giving up. */
+  shutdown_timeout: duration.default(30_000),
+});
+
+const clusterLockSchema = z.strictObject({
+  /** A series without the cluster label: `inject` the token's cluster (when it allows exactly one) or `require` it (reject). */
+  missing: z.enum(['inject', 'require']).optional(),
+  /** A series whose cluster the token does not allow: `reject` it, or `override` it to the token's cluster. */
+  mismatch: z.enum(['reject', 'override']).optional(),
+});
+
+const validationSchema = z.strictObject({
+  /** Samples more than this ahead of tributary's clock are rejected. */
+  future_grace: duration.default(10 * 60_000),
+});
+
+const tenantSchema = z.strictObject({
+  cluster_lock: clusterLockSchema.default({}),
+});
+
+const tokenSchema = z
+  .strictObject({
+    tenant: z.string().min(1),
+    clusters: z.array(z.string().min(1)).min(1, 'must list at least one cluster'),
+    /** A file holding the token itself (a mounted Kubernetes Secret). */
+    token_file: z.string().min(1).optional(),
+    /** The token's SHA-256, hex (so not even the secret has to be on disk). */
+    token_sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (sha256sum of the token)')
+      .transform((s) => s.toLowerCase())
+      .optional(),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.token_file === undefined) === (t.token_sha256 === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of token_file or token_sha256' });
+    }
+  });
+
+const basicAuthSchema = z.strictObject({
+  username: z.string().min(1),
+  password_file: z.string().min(1),
+});
+
+const RESERVED_HEADERS = new Set([
+  'content-type',
+  'content-encoding',
+  'content-length',
+  'user-agent',
+  'host',
+  'authorization',
+  'x-prometheus-remote-write-version',
+]);
+
+const backendSchema = z
+  .strictObject({
+    /** Names the backend in metrics, logs and the queue. */
+    name: z.string().regex(/^[a-zA-Z0-9_-]+$/, 'must be letters, digits, _ or -'),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    headers: z.record(z.string(), z.string()).default({}),
+    basic_auth: basicAuthSchema.optional(),
+    bearer_token_file: z.string().min(1).optional(),
+    /** Add `<tenant_label>="<tenant>"` to every series sent to this backend. */
+    tenant_label: labelName.optional(),
+    /** Send the tenant in this header (e.g. X-Scope-OrgID for Mimir/Cortex/Thanos). */
+    tenant_header: z.string().min(1).optional(),
+    /** Native histograms are sent only where the backend has them enabled; otherwise dropped and counted. */
+    accepts_native_histograms: z.boolean().default(false),
+    /** Parallel senders; each keeps the order of the series routed to it. */
+    shards: z.number().int().min(1).max(64).default(4),
+    max_samples_per_send: z.number().int().min(1).default(5000),
+    /** How long a shard waits for more data to fill a batch before sending a partial one. */
+    batch_send_deadline: duration.default(0),
+    min_backoff: duration.default(50),
+    max_backoff: duration.default(5000),
+    remote_timeout: duration.default(30_000),
+    /** Cap on this backend's queue; at the cap ingest answers 503 with Retry-After. */
+    max_queue_bytes: bytes.default(256 * 1024 * 1024),
+  })
+  .superRefine((b, ctx) => {
+    if (b.basic_auth && b.bearer_token_file) {
+      ctx.addIssue({ code: 'custom', path: ['bearer_token_file'], message: 'set basic_auth or bearer_token_file, not both' });
+    }
+    if (b.min_backoff > b.max_backoff) {
+      ctx.addIssue({ code: 'custom', path: ['min_backoff'], message: 'must not be larger than max_backoff' });
+    }
+    for (const name of Object.keys(b.headers)) {
+      if (RESERVED_HEADERS.has(name.toLowerCase())) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['headers', name],
+          message: `is set by tributary itself and cannot be overridden${name.toLowerCase() === 'authorization' ? ' (use basic_auth or bearer_token_file)' : ''}`,
+        });
+      }
+    }
+  });
+
+export const configSchema = z
+  .strictObject({
+    server: serverSchema.default(serverSchema.parse({})),
+    /** Directory for tributary's SQLite state (tokens, later the durable queue). */
+    data_dir: z.string().min(1).default('./data'),
+    /** The label that names a series' cluster. */
+    cluster_label: labelName.default('cluster'),
+    /** Defaults for every tenant; a tenant's own `cluster_lock` overrides field by field. */
+    cluster_lock: z
+      .strictObject({
+        missing: z.enum(['inject', 'require']).default('inject'),
+        mismatch: z.enum(['reject', 'override']).default('reject'),
+      })
+      .default({ missing: 'inject', mismatch: 'reject' }),
+    validation: validationSchema.default(validationSchema.parse({})),
+    tenants: z.record(z.string().min(1), tenantSchema).default({}),
+    tokens: z.array(tokenSchema).default([]),
+    backends: z.array(backendSchema).min(1, 'must list at least one backend'),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.backends.forEach((b, i) => {
+      if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'name'], message: `duplicate backend name "${b.name}"` });
+      seen.add(b.name);
+    });
+  });
+
+/** The validated config, defaults applied; durations in ms, sizes in bytes. */
+export type Config = z.output<typeof configSchema>;
+export type BackendConfig = Config['backends'][number];
+export type TokenConfig = Config['tokens'][number];
+export type ClusterLockPolicy = Config['cluster_lock'];
