@@ -19,50 +19,50 @@ export class WireBatch {
   // ---- series (WriteRequest field 1) ----
   seriesCount = 0;
   /** Whole `timeseries` field: tag, length and message. */
-  seriesStart = new Uint32Array(64);
-  seriesEnd = new Uint32Array(64);
+  seriesStart: Uint32Array = new Uint32Array(64);
+  seriesEnd: Uint32Array = new Uint32Array(64);
   /** Index of the series' first label in the label arrays; its labels are contiguous. */
-  seriesLabelFirst = new Uint32Array(64);
-  seriesLabelCount = new Uint32Array(64);
+  seriesLabelFirst: Uint32Array = new Uint32Array(64);
+  seriesLabelCount: Uint32Array = new Uint32Array(64);
   /** Index of the series' first sample in the sample arrays; its samples are contiguous. */
-  seriesSampleFirst = new Uint32Array(64);
-  seriesSampleCount = new Uint32Array(64);
-  seriesExemplarFirst = new Uint32Array(64);
-  seriesExemplarCount = new Uint32Array(64);
-  seriesHistogramFirst = new Uint32Array(64);
-  seriesHistogramCount = new Uint32Array(64);
+  seriesSampleFirst: Uint32Array = new Uint32Array(64);
+  seriesSampleCount: Uint32Array = new Uint32Array(64);
+  seriesExemplarFirst: Uint32Array = new Uint32Array(64);
+  seriesExemplarCount: Uint32Array = new Uint32Array(64);
+  seriesHistogramFirst: Uint32Array = new Uint32Array(64);
+  seriesHistogramCount: Uint32Array = new Uint32Array(64);
   /** Largest sample or histogram timestamp of the series, in ms; -Infinity when it has none. */
-  seriesMaxTimestampMs = new Float64Array(64);
+  seriesMaxTimestampMs: Float64Array = new Float64Array(64);
 
   // ---- labels (TimeSeries field 1), flat over all series ----
   labelCount = 0;
-  nameStart = new Uint32Array(512);
-  nameEnd = new Uint32Array(512);
-  valueStart = new Uint32Array(512);
-  valueEnd = new Uint32Array(512);
+  nameStart: Uint32Array = new Uint32Array(512);
+  nameEnd: Uint32Array = new Uint32Array(512);
+  valueStart: Uint32Array = new Uint32Array(512);
+  valueEnd: Uint32Array = new Uint32Array(512);
 
   // ---- samples (TimeSeries field 2), flat: whole field spans plus the decoded timestamp ----
   sampleCount = 0;
-  sampleStart = new Uint32Array(1024);
-  sampleEnd = new Uint32Array(1024);
+  sampleStart: Uint32Array = new Uint32Array(1024);
+  sampleEnd: Uint32Array = new Uint32Array(1024);
   /** Sample timestamp in ms (int64 on the wire; exact for |t| < 2^53). */
-  sampleTimestampMs = new Float64Array(1024);
+  sampleTimestampMs: Float64Array = new Float64Array(1024);
 
   // ---- exemplars (TimeSeries field 3), flat: whole field spans, copied verbatim ----
   exemplarCount = 0;
-  exemplarStart = new Uint32Array(64);
-  exemplarEnd = new Uint32Array(64);
+  exemplarStart: Uint32Array = new Uint32Array(64);
+  exemplarEnd: Uint32Array = new Uint32Array(64);
 
   // ---- native histograms (TimeSeries field 4), flat: whole field spans plus timestamp ----
   histogramCount = 0;
-  histogramStart = new Uint32Array(64);
-  histogramEnd = new Uint32Array(64);
-  histogramTimestampMs = new Float64Array(64);
+  histogramStart: Uint32Array = new Uint32Array(64);
+  histogramEnd: Uint32Array = new Uint32Array(64);
+  histogramTimestampMs: Float64Array = new Float64Array(64);
 
   // ---- metadata (WriteRequest field 3), whole field spans, copied verbatim ----
   metadataCount = 0;
-  metadataStart = new Uint32Array(16);
-  metadataEnd = new Uint32Array(16);
+  metadataStart: Uint32Array = new Uint32Array(16);
+  metadataEnd: Uint32Array = new Uint32Array(16);
 
   /** Forget the previous request, keep the capacity. */
   reset(buf: Buffer): void {

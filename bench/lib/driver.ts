@@ -1,0 +1,107 @@
+/**
+ * The load generator: `concurrency` senders, each with one request in flight, cycling through
+ * pre-encoded requests for a fixed time, over an undici Pool with one connection per sender.
+ * Latency is recorded per request in µs.
+ */
+import type { Histogram } from 'hdr-histogram-js';
+import type { Pool } from 'undici';
+import type { PreparedRequest } from './requests.js';
+
+export interface DriveOptions {
+  readonly pool: Pool;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly requests: readonly PreparedRequest[];
+  readonly concurrency: number;
+  readonly durationMs: number;
+  /** Latencies of accepted and rejected requests alike, in µs. */
+  readonly histogram: Histogram;
+  /** Index into `requests` to start from (so the timed phase continues after the warm-up). */
+  readonly startIndex: number;
+  /** Polled between requests: a reason to stop early (the target died), or undefined. */
+  readonly abortReason?: () => string | undefined;
+}
+
+export interface DriveResult {
+  readonly elapsedMs: number;
+  readonly sentRequests: number;
+  readonly sentBytes: number;
+  readonly acceptedRequests: number;
+  readonly acceptedSamples: number;
+  readonly acceptedBytes: number;
+  /** Non-2xx answers by status, and transport errors as `error:<code>`. */
+  readonly failures: ReadonlyMap<string, number>;
+  /** The first body (or message) seen per failure kind, cut to 300 characters. */
+  readonly failureExamples: ReadonlyMap<string, string>;
+  readonly nextIndex: number;
+  readonly abortedBecause: string | undefined;
+}
+
+export async function drive(options: DriveOptions): Promise<DriveResult> {
+  const { pool, path, headers, requests, histogram } = options;
+  const n = requests.length;
+  if (n === 0) throw new Error('no requests to send');
+  let next = options.startIndex;
+  let sentRequests = 0;
+  let sentBytes = 0;
+  let acceptedRequests = 0;
+  let acceptedSamples = 0;
+  let acceptedBytes = 0;
+  const failures = new Map<string, number>();
+  const failureExamples = new Map<string, string>();
+  let abortedBecause: string | undefined;
+  const fail = (kind: string, example: string): void => {
+    failures.set(kind, (failures.get(kind) ?? 0) + 1);
+    if (!failureExamples.has(kind)) failureExamples.set(kind, example.slice(0, 300));
+  };
+
+  const start = performance.now();
+  const deadline = start + options.durationMs;
+
+  const sender = async (): Promise<void> => {
+    while (performance.now() < deadline && abortedBecause === undefined) {
+      const reason = options.abortReason?.();
+      if (reason !== undefined) {
+        abortedBecause = reason;
+        return;
+      }
+      const req = requests[next % n] as PreparedRequest;
+      next++;
+      sentRequests++;
+      sentBytes += req.body.length;
+      const t0 = process.hrtime.bigint();
+      try {
+        const res = await pool.request({ path, method: 'POST', headers, body: req.body });
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          await res.body.dump();
+          acceptedRequests++;
+          acceptedSamples += req.samples;
+          acceptedBytes += req.body.length;
+        } else {
+          const text = await res.body.text();
+          fail(String(res.statusCode), text.trim());
+        }
+        histogram.recordValue(Math.max(1, Number((process.hrtime.bigint() - t0) / 1000n)));
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        fail(`error:${e.code ?? e.name}`, e.message);
+        // Do not spin on a dead target.
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  };
+
+  await Promise.all(Array.from({ length: options.concurrency }, () => sender()));
+  return {
+    elapsedMs: performance.now() - start,
+    sentRequests,
+    sentBytes,
+    acceptedRequests,
+    acceptedSamples,
+    acceptedBytes,
+    failures,
+    failureExamples,
+    nextIndex: next % n,
+    abortedBecause,
+  };
+}

@@ -1,0 +1,247 @@
+/**
+ * `tributary token create|list|revoke`: manage the tokens stored in the state database.
+ *
+ * A new secret is printed exactly once, alone on stdout so it can be redirected into a file; only
+ * its SHA-256 is stored. `list` never prints a secret or a hash. A running server sees a new or
+ * revoked token within about a second (its lookup cache TTL); no restart is needed.
+ *
+ * Exit codes follow DESIGN.md: 0 ok, 1 runtime failure, 2 usage or config error. Usage errors end
+ * through commander (re-coded to 2 by `tributaryExitOverride`); runtime failures throw `CliExit`;
+ * config errors propagate as `ConfigError`. main.ts turns each into the process exit code.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { generateToken, generateTokenId, hashToken } from '../auth/token.js';
+import { loadConfigFile } from '../config/load.js';
+import { closeDatabase, type Database, DB_FILE_NAME, openDatabase } from '../state/db.js';
+import { type TokenRecord, TokensRepo } from '../state/tokens-repo.js';
+import { CliExit, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from './exit.js';
+
+/**
+ * Commander's exit callback for tributary: commander reports its own usage errors (unknown option,
+ * missing argument…) with exit code 1; tributary's contract says 2. Help and version keep 0; errors
+ * raised by tributary's actions keep their own code. Always throws the (re-coded) `CommanderError`,
+ * so whoever calls `parseAsync` sets the process exit code from `err.exitCode`.
+ */
+export function tributaryExitOverride(err: CommanderError): never {
+  const isCommanderUsageError = err.code.startsWith('commander.') && err.exitCode !== EXIT_OK;
+  if (isCommanderUsageError && err.exitCode !== EXIT_USAGE) {
+    throw new CommanderError(EXIT_USAGE, err.code, err.message);
+  }
+  throw err;
+}
+
+interface StateOptions {
+  readonly dataDir: string;
+  readonly config?: string;
+}
+
+interface CreateOptions extends StateOptions {
+  readonly tenant: string;
+  readonly cluster: readonly string[];
+  readonly description?: string;
+}
+
+interface ListOptions extends StateOptions {
+  readonly tenant?: string;
+  readonly json?: boolean;
+}
+
+/**
+ * Add `token create|list|revoke` to `program`. Configure the program's output (`configureOutput`,
+ * `showHelpAfterError`) before calling this: subcommands copy it when they are created. The token
+ * commands install `tributaryExitOverride` themselves, so the caller of `parseAsync` must catch:
+ * `CommanderError` (its `exitCode`), `CliExit` (print the message, its `exitCode`) and `ConfigError`
+ * (print, exit 2).
+ */
+export function registerTokenCommands(program: Command): void {
+  const token = program
+    .command('token')
+    .description('manage the tokens edge Prometheus instances authenticate with (stored as hashes in the state database)')
+    .exitOverride(tributaryExitOverride);
+
+  withStateOptions(
+    token
+      .command('create')
+      .description('create a token; prints the secret once on stdout')
+      .exitOverride(tributaryExitOverride)
+      .requiredOption('--tenant <tenant>', 'the tenant whose data this token writes')
+      .addOption(
+        new Option('--cluster <cluster>', 'a value of the cluster label this token may write (repeat for several)')
+          .argParser(collect)
+          .makeOptionMandatory(),
+      )
+      .option('--description <text>', 'a note for operators (where the token is deployed)'),
+  ).action((options: CreateOptions, command: Command) => createToken(options, command));
+
+  withStateOptions(
+    token
+      .command('list')
+      .description('list tokens (never their secrets)')
+      .exitOverride(tributaryExitOverride)
+      .option('--tenant <tenant>', 'only this tenant')
+      .option('--json', 'print JSON instead of a table'),
+  ).action((options: ListOptions, command: Command) => listTokens(options, command));
+
+  withStateOptions(
+    token
+      .command('revoke')
+      .description('revoke a token; running servers refuse it (403) within about a second')
+      .exitOverride(tributaryExitOverride)
+      .argument('<id>', 'the token id shown by "token create" and "token list" (tok_…)'),
+  ).action((id: string, options: StateOptions, command: Command) => revokeToken(id, options, command));
+}
+
+function withStateOptions(command: Command): Command {
+  return command
+    .option('--data-dir <dir>', 'the state directory', './data')
+    .addOption(new Option('--config <file>', "use this config file's data_dir").conflicts('dataDir'));
+}
+
+function collect(value: string, previous: readonly string[] | undefined): readonly string[] {
+  return [...(previous ?? []), value];
+}
+
+function createToken(options: CreateOptions, command: Command): void {
+  const tenant = options.tenant.trim();
+  if (tenant === '') usageError(command, 'option --tenant must not be empty');
+  const clusters = [...new Set(options.cluster.map((c) => c.trim()))];
+  if (clusters.some((c) => c === '')) usageError(command, 'option --cluster must not be empty');
+  const description = options.description?.trim() || undefined;
+
+  const secret = generateToken();
+  const record = withRepo(options, (repo) =>
+    repo.create({ id: generateTokenId(), hash: hashToken(secret), tenant, clusters, description, createdAtMs: Date.now() }),
+  );
+
+  const io = outputOf(command);
+  io.out(`${secret}\n`);
+  io.err(
+    [
+      `Created token ${record.id} for tenant "${record.tenant}" (clusters: ${record.clusters.join(', ')}).`,
+      'The secret above is shown only this once: tributary keeps only its SHA-256 hash.',
+      "Store it in a file on the edge and point Prometheus's remote_write at it:",
+      '  remote_write:',
+      '    - url: https://<tributary>/api/v1/write',
+      '      authorization:',
+      '        credentials_file: /etc/prometheus/tributary-token',
+      '',
+    ].join('\n'),
+  );
+}
+
+function listTokens(options: ListOptions, command: Command): void {
+  const records = withRepo(options, (repo) => repo.list({ tenant: options.tenant }));
+  const io = outputOf(command);
+  if (options.json === true) {
+    io.out(`${JSON.stringify(records.map(toJson), null, 2)}\n`);
+    return;
+  }
+  if (records.length === 0) {
+    io.err(options.tenant === undefined ? 'No tokens yet; create one with "tributary token create".\n' : `No tokens for tenant "${options.tenant}".\n`);
+    return;
+  }
+  io.out(
+    formatTable(
+      ['ID', 'TENANT', 'CLUSTERS', 'CREATED', 'LAST USED', 'REVOKED', 'DESCRIPTION'],
+      records.map((r) => [
+        r.id,
+        r.tenant,
+        r.clusters.join(','),
+        formatTime(r.createdAtMs),
+        formatTime(r.lastUsedAtMs),
+        formatTime(r.revokedAtMs),
+        r.description ?? '',
+      ]),
+    ),
+  );
+}
+
+function revokeToken(id: string, options: StateOptions, command: Command): void {
+  if (id.startsWith('config:')) {
+    throw new CliExit(EXIT_RUNTIME, `error: token ${id} comes from the config file: remove it from "tokens:" and reload tributary (SIGHUP)`);
+  }
+  const result = withRepo(options, (repo) => repo.revoke(id, Date.now()));
+  const io = outputOf(command);
+  switch (result.outcome) {
+    case 'revoked':
+      io.out(`Revoked token ${id} (tenant "${result.record.tenant}"). Running servers refuse it within about a second.\n`);
+      return;
+    case 'already_revoked':
+      io.out(`Token ${id} was already revoked at ${formatTime(result.record.revokedAtMs)}; nothing changed.\n`);
+      return;
+    case 'not_found':
+      throw new CliExit(EXIT_RUNTIME, `error: no token with id "${id}" in ${stateSource(options)}; "tributary token list" shows the ids`);
+  }
+}
+
+/**
+ * Open the state database named by the options, run `fn`, close it. A config that cannot be loaded
+ * throws its `ConfigError` (exit 2); a database that cannot be opened is a runtime failure (exit 1).
+ */
+function withRepo<T>(options: StateOptions, fn: (repo: TokensRepo) => T): T {
+  const dataDir = options.config === undefined ? options.dataDir : loadConfigFile(options.config).data_dir;
+  let db: Database;
+  try {
+    db = openDatabase(dataDir);
+  } catch (err) {
+    throw new CliExit(EXIT_RUNTIME, `error: cannot open the state database in ${dataDir}: ${(err as Error).message}`);
+  }
+  try {
+    return fn(new TokensRepo(db));
+  } finally {
+    closeDatabase(db);
+  }
+}
+
+function stateSource(options: StateOptions): string {
+  return options.config === undefined ? `${options.dataDir}/${DB_FILE_NAME}` : `the data_dir of ${options.config}`;
+}
+
+function usageError(command: Command, message: string): never {
+  command.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: 'tributary.usage' });
+}
+
+interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** Write through commander's output configuration, so a test (or main.ts) can capture it. */
+function outputOf(command: Command): Output {
+  const config = command.configureOutput();
+  return {
+    out: (text) => (config.writeOut ? config.writeOut(text) : process.stdout.write(text)),
+    err: (text) => (config.writeErr ? config.writeErr(text) : process.stderr.write(text)),
+  };
+}
+
+function toJson(r: TokenRecord): Record<string, unknown> {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    clusters: r.clusters,
+    description: r.description ?? null,
+    created_at: isoOrNull(r.createdAtMs),
+    last_used_at: isoOrNull(r.lastUsedAtMs),
+    revoked_at: isoOrNull(r.revokedAtMs),
+  };
+}
+
+function isoOrNull(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString();
+}
+
+/** UTC to the second: enough to tell tokens apart, narrow enough for a terminal. */
+function formatTime(ms: number | undefined): string {
+  return ms === undefined ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return `${[header, ...rows].map(line).join('\n')}\n`;
+}

@@ -1,0 +1,115 @@
+/**
+ * `POST /api/v1/write`: authenticate and admit before reading the body, run the pipeline, append
+ * to the queue, and answer only once the queue took the data (2xx means queued).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Principal } from '../auth/principal.js';
+import { BackpressureError, MethodNotAllowedError, type TributaryError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { WritePipeline, WriteResult } from '../pipeline.js';
+import type { WriteQueue } from '../queue/queue.js';
+import { bodyTooLarge, checkDeclaredLength, checkMediaType } from './admit.js';
+
+export const WRITE_PATH = '/api/v1/write';
+
+export interface WriteRouteDeps {
+  readonly metrics: Metrics;
+  readonly queue: WriteQueue;
+  /** Turns the Authorization header into a principal, or throws a 401/403 TributaryError. */
+  authenticate(authorization: string | undefined): Principal;
+  /** The pipeline of the config in force (swapped on reload). */
+  pipeline(): WritePipeline;
+  readonly maxBodyBytes: number;
+  now(): number;
+  isShuttingDown(): boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): void {
+  app.decorateRequest('principal', null);
+
+  // The body is taken as raw bytes whatever the content type says: the media type was checked
+  // in onRequest already, and remote write has only one body format per version.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  const backends = () => deps.pipeline().settings.backends;
+
+  app.route<{ Body: Buffer }>({
+    method: 'POST',
+    url: WRITE_PATH,
+    bodyLimit: deps.maxBodyBytes,
+    onRequest: async (request) => {
+      if (deps.isShuttingDown()) {
+        throw new BackpressureError('shutting_down', 'tributary is shutting down; the sender keeps the data and retries', 5);
+      }
+      checkDeclaredLength(header(request, 'content-length'), deps.maxBodyBytes);
+      checkMediaType(header(request, 'content-type'), header(request, 'content-encoding'));
+      request.principal = deps.authenticate(header(request, 'authorization'));
+      for (const backend of backends()) {
+        if (!deps.queue.hasRoom(backend.name)) {
+          throw new BackpressureError(
+            'queue_full',
+            `the queue of backend ${backend.name} is full (max_queue_bytes); the sender keeps the data and retries`,
+            10,
+          );
+        }
+      }
+    },
+    handler: async (request, reply) => {
+      const principal = request.principal as Principal;
+      const body = request.body;
+      if (!Buffer.isBuffer(body)) {
+        // No body at all: an empty WriteRequest, as Prometheus' receiver answers it.
+        return reply.code(204).send();
+      }
+      const result = deps.pipeline().process(principal, body, deps.now());
+      if (result.items.length > 0) await deps.queue.append(result.items);
+      countAccepted(deps.metrics, principal, result, deps.now());
+      if (!result.rejections.isEmpty) throw result.rejections.toError(result.seriesTotal);
+      return reply.code(204).send();
+    },
+  });
+
+  app.route({
+    method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+    url: WRITE_PATH,
+    handler: async () => {
+      throw new MethodNotAllowedError('remote write takes POST only');
+    },
+  });
+}
+
+/** Counts once per request (never per series); label children are cached by prom-client. */
+function countAccepted(metrics: Metrics, principal: Principal, result: WriteResult, nowMs: number): void {
+  const tenant = principal.tenant;
+  metrics.ingestReceivedSamples.labels(tenant).inc(result.receivedSamples);
+  metrics.ingestAcceptedSamples.labels(tenant).inc(result.acceptedSamples);
+  if (result.acceptedExemplars > 0) metrics.ingestExemplars.labels(tenant).inc(result.acceptedExemplars);
+  if (result.metadata > 0) metrics.ingestMetadata.labels(tenant).inc(result.metadata);
+  for (const cluster of result.clustersPushed) metrics.clusterLastPush.labels(tenant, cluster).set(nowMs / 1000);
+  for (const [backend, n] of result.droppedHistograms) {
+    metrics.droppedSamples.labels(backend, 'native_histograms_unsupported').inc(n);
+  }
+  const rejections = result.rejections;
+  for (const [reason, n] of rejections.samples) metrics.ingestRejectedSamples.labels(tenant, reason).inc(n);
+  for (const [reason, n] of rejections.series) metrics.ingestRejectedSeries.labels(tenant, reason).inc(n);
+}
+
+/** fastify's own body-size error, translated so metrics and messages stay uniform. */
+export function translateFastifyError(error: { code?: string; statusCode?: number }, maxBodyBytes: number): TributaryError | undefined {
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return bodyTooLarge(undefined, maxBodyBytes);
+  return undefined;
+}

@@ -1,0 +1,466 @@
+/**
+ * The receive pipeline, written out as a list (DESIGN.md "The pipeline"):
+ *
+ *   decompress -> decode -> enforce (labels, cluster lock, timestamps) -> route (per backend) -> encode
+ *
+ * Everything here is synchronous and reuses one scratch batch and encoder, so a WritePipeline must
+ * be used by one request at a time (Node runs it on one thread; nothing awaits inside `process`).
+ * The caller appends the returned queue items and answers the sender.
+ */
+import type { Principal } from './auth/principal.js';
+import { WireBatch } from './model/batch.js';
+import {
+  AllowedClusters,
+  type ClusterLockPolicy,
+  ClusterVerdict,
+  lockCluster,
+} from './policy/cluster-lock.js';
+import { checkSeriesLabels, LabelCheckResult, LabelShape, renderSeries, sortedLabelOrder } from './policy/label-checks.js';
+import { RejectionSummary } from './policy/rejections.js';
+import type { QueueItemInput } from './queue/queue.js';
+import { decodeWriteRequest } from './wire/rw1-decode.js';
+import { WriteRequestEncoder } from './wire/rw1-encode.js';
+import { compressBody, decompressBody } from './wire/snappy.js';
+
+/** What one backend needs from the routing stage. */
+export interface RouteTarget {
+  readonly name: string;
+  readonly shards: number;
+  /** Label added to every series with the tenant as value, or undefined. */
+  readonly tenantLabel: string | undefined;
+  readonly acceptsNativeHistograms: boolean;
+}
+
+export interface PipelineSettings {
+  readonly clusterLabel: string;
+  readonly futureGraceMs: number;
+  readonly maxDecodedBytes: number;
+  readonly backends: readonly RouteTarget[];
+  /** The cluster-lock policy of a tenant (defaults merged with its own settings). */
+  policyFor(tenant: string): ClusterLockPolicy;
+}
+
+/** What happened to one request; the caller counts it and appends `items`. */
+export interface WriteResult {
+  readonly items: QueueItemInput[];
+  readonly seriesTotal: number;
+  /** Float samples + native histogram samples in the request. */
+  readonly receivedSamples: number;
+  readonly acceptedSamples: number;
+  readonly acceptedExemplars: number;
+  readonly metadata: number;
+  /** The clusters (of the token's allowed ones) that got accepted series. */
+  readonly clustersPushed: readonly string[];
+  /** Native histogram samples left out per backend (it does not accept them). */
+  readonly droppedHistograms: ReadonlyMap<string, number>;
+  readonly rejections: RejectionSummary;
+}
+
+const enum SeriesFate {
+  Reject = 0,
+  Verbatim = 1,
+  Rewrite = 2,
+}
+
+/** 32-bit FNV-1a: stable shard choice for a cluster name. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Per-token data derived once: allowed clusters as bytes and their shard per backend. */
+class PrincipalRoute {
+  readonly allowed: AllowedClusters;
+  readonly tenantBytes: Buffer;
+  /** shardOf[backend][clusterIndex] */
+  readonly shardOf: readonly Int32Array[];
+
+  constructor(principal: Principal, backends: readonly RouteTarget[]) {
+    this.allowed = new AllowedClusters(principal.allowedClusters);
+    this.tenantBytes = Buffer.from(principal.tenant, 'utf8');
+    this.shardOf = backends.map((b) => Int32Array.from(principal.allowedClusters, (c) => fnv1a(c) % b.shards));
+  }
+}
+
+/** One label to add to a series being rewritten. Fixed small capacity: no allocation per series. */
+class ExtraLabels {
+  names: Buffer[] = [];
+  values: Buffer[] = [];
+  count = 0;
+
+  reset(): void {
+    this.count = 0;
+  }
+
+  /** Insert keeping name order; a later add with the same name replaces the value. */
+  add(name: Buffer, value: Buffer): void {
+    let i = 0;
+    while (i < this.count && Buffer.compare(this.names[i] as Buffer, name) < 0) i++;
+    if (i < this.count && (this.names[i] as Buffer).equals(name)) {
+      this.values[i] = value;
+      return;
+    }
+    for (let j = this.count; j > i; j--) {
+      this.names[j] = this.names[j - 1] as Buffer;
+      this.values[j] = this.values[j - 1] as Buffer;
+    }
+    this.names[i] = name;
+    this.values[i] = value;
+    this.count++;
+  }
+}
+
+export class WritePipeline {
+  readonly #settings: PipelineSettings;
+  readonly #clusterLabel: Buffer;
+  readonly #exportedClusterLabel: Buffer;
+  readonly #tenantLabels: readonly (Buffer | undefined)[];
+  readonly #routes = new WeakMap<Principal, PrincipalRoute>();
+
+  // Scratch state reused from request to request.
+  readonly #batch = new WireBatch();
+  readonly #encoder = new WriteRequestEncoder();
+  readonly #check = new LabelCheckResult();
+  readonly #clusterIndex = { value: 0 };
+  readonly #extras = new ExtraLabels();
+  #fate = new Uint8Array(256);
+  #verdict = new Uint8Array(256);
+  #seriesCluster = new Int32Array(256);
+  #clusterLabelAt = new Int32Array(256);
+  #sorted = new Uint8Array(256);
+  #keptSamples = new Uint32Array(256);
+  /** Samples after this (ms) are too far in the future; set per request. */
+  #maxTimestampMs = 0;
+
+  constructor(settings: PipelineSettings) {
+    this.#settings = settings;
+    this.#clusterLabel = Buffer.from(settings.clusterLabel);
+    this.#exportedClusterLabel = Buffer.from(`exported_${settings.clusterLabel}`);
+    this.#tenantLabels = settings.backends.map((b) => (b.tenantLabel === undefined ? undefined : Buffer.from(b.tenantLabel)));
+  }
+
+  get settings(): PipelineSettings {
+    return this.#settings;
+  }
+
+  /**
+   * Run one request through decode, enforce and route. Throws BadPayloadError for a body that is
+   * not a snappy-compressed WriteRequest; series-level problems are recorded in `rejections`.
+   */
+  process(principal: Principal, body: Buffer, nowMs: number): WriteResult {
+    const settings = this.#settings;
+    const raw = decompressBody(body, settings.maxDecodedBytes);
+    const batch = this.#batch;
+    decodeWriteRequest(raw, batch);
+    const route = this.#routeFor(principal);
+    const policy = settings.policyFor(principal.tenant);
+    const n = batch.seriesCount;
+    this.#ensureCapacity(n);
+
+    const rejections = new RejectionSummary();
+    const maxTimestampMs = nowMs + settings.futureGraceMs;
+    this.#maxTimestampMs = maxTimestampMs;
+    const clusterSeen = new Uint8Array(route.allowed.names.length);
+    let receivedSamples = 0;
+    let acceptedSamples = 0;
+    let acceptedExemplars = 0;
+    let anyRewrite = false;
+    let anyReject = false;
+    let hasHistograms = false;
+
+    // ---- enforce: decide each series' fate ----
+    for (let s = 0; s < n; s++) {
+      const samples = batch.seriesSampleCount[s] as number;
+      const histograms = batch.seriesHistogramCount[s] as number;
+      receivedSamples += samples + histograms;
+      this.#keptSamples[s] = samples;
+
+      checkSeriesLabels(batch, s, this.#clusterLabel, this.#check);
+      const check = this.#check;
+      if (check.reason !== undefined) {
+        this.#reject(s, check.reason, samples + histograms, rejections, () => this.#describeLabelProblem(s, check.reason, check.badLabel));
+        anyReject = true;
+        continue;
+      }
+
+      const verdict = lockCluster(batch, check.clusterLabel, route.allowed, policy, this.#clusterIndex);
+      if (verdict === ClusterVerdict.RejectMismatch || verdict === ClusterVerdict.RejectMissing) {
+        const reason = verdict === ClusterVerdict.RejectMismatch ? 'cluster_mismatch' : 'cluster_missing';
+        const at = check.clusterLabel;
+        this.#reject(s, reason, samples + histograms, rejections, () => this.#describeClusterProblem(s, at, principal, policy));
+        anyReject = true;
+        continue;
+      }
+
+      // Samples too far in the future would move central Prometheus' head forward and make it
+      // refuse every normal sample afterwards: drop them, keep the series' good samples.
+      let fate = check.shape === LabelShape.Clean && verdict === ClusterVerdict.Pass ? SeriesFate.Verbatim : SeriesFate.Rewrite;
+      if ((batch.seriesMaxTimestampMs[s] as number) > maxTimestampMs) {
+        let future = 0;
+        const first = batch.seriesSampleFirst[s] as number;
+        for (let k = first; k < first + samples; k++) if ((batch.sampleTimestampMs[k] as number) > maxTimestampMs) future++;
+        let futureHistograms = 0;
+        const hFirst = batch.seriesHistogramFirst[s] as number;
+        for (let k = hFirst; k < hFirst + histograms; k++) if ((batch.histogramTimestampMs[k] as number) > maxTimestampMs) futureHistograms++;
+        const describe = () => this.#describeFuture(s, maxTimestampMs);
+        if (futureHistograms > 0 || future === samples) {
+          // Histograms are copied whole, so a series with a future histogram is refused as a whole.
+          this.#reject(s, 'too_far_in_future', samples + histograms, rejections, describe);
+          anyReject = true;
+          continue;
+        }
+        rejections.add('too_far_in_future', future, false, describe);
+        anyReject = true;
+        this.#keptSamples[s] = samples - future;
+        fate = SeriesFate.Rewrite;
+      }
+
+      if (histograms > 0) hasHistograms = true;
+      if (fate === SeriesFate.Rewrite) anyRewrite = true;
+      this.#fate[s] = fate;
+      this.#verdict[s] = verdict;
+      this.#seriesCluster[s] = this.#clusterIndex.value;
+      this.#clusterLabelAt[s] = check.clusterLabel;
+      this.#sorted[s] = check.sorted ? 1 : 0;
+      clusterSeen[this.#clusterIndex.value] = 1;
+      acceptedSamples += (this.#keptSamples[s] as number) + histograms;
+      acceptedExemplars += batch.seriesExemplarCount[s] as number;
+    }
+
+    // ---- route + encode: one queue item per (backend, shard) that receives data ----
+    const items: QueueItemInput[] = [];
+    const droppedHistograms = new Map<string, number>();
+    for (let b = 0; b < settings.backends.length; b++) {
+      const target = settings.backends[b] as RouteTarget;
+      const tenantLabel = this.#tenantLabels[b];
+      const dropHistograms = hasHistograms && !target.acceptsNativeHistograms;
+      const shardOf = route.shardOf[b] as Int32Array;
+      // Metadata has no labels: it goes with the token's first cluster.
+      const metadataShard = shardOf[0] as number;
+      const shardsUsed = this.#shardsUsed(n, shardOf, metadataShard, batch.metadataCount > 0);
+
+      const unchanged = !anyRewrite && !anyReject && tenantLabel === undefined && !dropHistograms && shardsUsed.length === 1;
+      for (const shard of shardsUsed) {
+        // Unchanged requests are forwarded as they arrived, still compressed: only count them.
+        const counts = this.#encodeShard(n, shard, shardOf, route, tenantLabel, dropHistograms, metadataShard === shard, !unchanged);
+        if (counts.series === 0 && counts.metadata === 0) continue;
+        const payload = unchanged ? body : compressBody(this.#encoder.finish());
+        items.push({
+          backend: target.name,
+          shard,
+          payload,
+          samples: counts.samples,
+          histograms: counts.histograms,
+          exemplars: counts.exemplars,
+          metadata: counts.metadata,
+          tenant: principal.tenant,
+        });
+        if (counts.droppedHistograms > 0) {
+          droppedHistograms.set(target.name, (droppedHistograms.get(target.name) ?? 0) + counts.droppedHistograms);
+        }
+      }
+    }
+
+    const clustersPushed: string[] = [];
+    for (let i = 0; i < clusterSeen.length; i++) if (clusterSeen[i] === 1) clustersPushed.push(route.allowed.names[i] as string);
+    return {
+      items,
+      seriesTotal: n,
+      receivedSamples,
+      acceptedSamples,
+      acceptedExemplars,
+      metadata: batch.metadataCount,
+      clustersPushed,
+      droppedHistograms,
+      rejections,
+    };
+  }
+
+  #routeFor(principal: Principal): PrincipalRoute {
+    let route = this.#routes.get(principal);
+    if (route === undefined) {
+      route = new PrincipalRoute(principal, this.#settings.backends);
+      this.#routes.set(principal, route);
+    }
+    return route;
+  }
+
+  #reject(s: number, reason: Parameters<RejectionSummary['add']>[0], samples: number, rejections: RejectionSummary, describe: () => string): void {
+    this.#fate[s] = SeriesFate.Reject;
+    rejections.add(reason, samples, true, describe);
+  }
+
+  /** Distinct shards of this backend that get series (or the metadata) of this request. */
+  #shardsUsed(n: number, shardOf: Int32Array, metadataShard: number, hasMetadata: boolean): number[] {
+    const used: number[] = [];
+    if (hasMetadata) used.push(metadataShard);
+    for (let s = 0; s < n; s++) {
+      if (this.#fate[s] === SeriesFate.Reject) continue;
+      const shard = shardOf[this.#seriesCluster[s] as number] as number;
+      if (used.length === 0 || (used[0] !== shard && !used.includes(shard))) used.push(shard);
+    }
+    return used;
+  }
+
+  /** Encode the series of one shard (and the metadata, if it goes there) into the encoder. */
+  #encodeShard(
+    n: number,
+    shard: number,
+    shardOf: Int32Array,
+    route: PrincipalRoute,
+    tenantLabel: Buffer | undefined,
+    dropHistograms: boolean,
+    withMetadata: boolean,
+    encode: boolean,
+  ): { series: number; samples: number; histograms: number; exemplars: number; metadata: number; droppedHistograms: number } {
+    const batch = this.#batch;
+    const enc = this.#encoder;
+    enc.reset();
+    let series = 0;
+    let samples = 0;
+    let histograms = 0;
+    let exemplars = 0;
+    let dropped = 0;
+    for (let s = 0; s < n; s++) {
+      const fate = this.#fate[s] as SeriesFate;
+      if (fate === SeriesFate.Reject) continue;
+      if ((shardOf[this.#seriesCluster[s] as number] as number) !== shard) continue;
+      const keptSamples = this.#keptSamples[s] as number;
+      const seriesHistograms = batch.seriesHistogramCount[s] as number;
+      const seriesExemplars = batch.seriesExemplarCount[s] as number;
+      const keptHistograms = dropHistograms ? 0 : seriesHistograms;
+      dropped += seriesHistograms - keptHistograms;
+      if (keptSamples + keptHistograms + seriesExemplars === 0) continue;
+      series++;
+      samples += keptSamples;
+      histograms += keptHistograms;
+      exemplars += seriesExemplars;
+      if (!encode) continue;
+      if (fate === SeriesFate.Verbatim && tenantLabel === undefined && keptHistograms === seriesHistograms) {
+        enc.copySeries(batch, s);
+        continue;
+      }
+      this.#rewriteSeries(s, route, tenantLabel, keptHistograms > 0);
+    }
+    let metadata = 0;
+    if (withMetadata) {
+      if (encode) for (let m = 0; m < batch.metadataCount; m++) enc.copyMetadata(batch, m);
+      metadata = batch.metadataCount;
+    }
+    return { series, samples, histograms, exemplars, metadata, droppedHistograms: dropped };
+  }
+
+  /** Re-emit series `s` with its labels merged with the extra ones, sorted, empty values left out. */
+  #rewriteSeries(s: number, route: PrincipalRoute, tenantLabel: Buffer | undefined, keepHistograms: boolean): void {
+    const batch = this.#batch;
+    const enc = this.#encoder;
+    const extras = this.#extras;
+    extras.reset();
+    const verdict = this.#verdict[s] as ClusterVerdict;
+    const clusterIdx = this.#seriesCluster[s] as number;
+    if (verdict === ClusterVerdict.Inject || verdict === ClusterVerdict.Override) {
+      extras.add(this.#clusterLabel, route.allowed.bytes[clusterIdx] as Buffer);
+    }
+    if (verdict === ClusterVerdict.Override) {
+      const at = this.#clusterLabelAt[s] as number;
+      // Keep what the series claimed, as Prometheus does with honor_labels: false.
+      extras.add(this.#exportedClusterLabel, Buffer.from(batch.buf.subarray(batch.valueStart[at], batch.valueEnd[at])));
+    }
+    // The tenant label is authoritative: it replaces a label of the same name.
+    if (tenantLabel !== undefined) extras.add(tenantLabel, route.tenantBytes);
+
+    const first = batch.seriesLabelFirst[s] as number;
+    const count = batch.seriesLabelCount[s] as number;
+    const order = this.#sorted[s] === 1 ? undefined : sortedLabelOrder(batch, s);
+    const buf = batch.buf;
+    enc.beginSeries();
+    let e = 0;
+    for (let j = 0; j < count; j++) {
+      const k = order === undefined ? first + j : (order[j] as number);
+      const ns = batch.nameStart[k] as number;
+      const ne = batch.nameEnd[k] as number;
+      // Emit the extras that sort before this label; an extra with the same name replaces it.
+      let replaced = false;
+      while (e < extras.count) {
+        const cmp = buf.compare(extras.names[e] as Buffer, 0, (extras.names[e] as Buffer).length, ns, ne);
+        // Orders the batch label against the extra: < 0 means the batch label comes first.
+        if (cmp < 0) break;
+        if (cmp === 0) replaced = true;
+        enc.addLabel(extras.names[e] as Buffer, extras.values[e] as Buffer);
+        e++;
+      }
+      if (replaced || batch.valueEnd[k] === batch.valueStart[k]) continue;
+      enc.addBatchLabel(batch, k);
+    }
+    for (; e < extras.count; e++) enc.addLabel(extras.names[e] as Buffer, extras.values[e] as Buffer);
+    enc.addSamples(batch, s, this.#maxTimestampMs);
+    enc.addExemplars(batch, s);
+    if (keepHistograms) enc.addHistograms(batch, s);
+    enc.endSeries();
+  }
+
+  #ensureCapacity(n: number): void {
+    if (this.#fate.length >= n) return;
+    let size = this.#fate.length;
+    while (size < n) size *= 2;
+    this.#fate = new Uint8Array(size);
+    this.#verdict = new Uint8Array(size);
+    this.#seriesCluster = new Int32Array(size);
+    this.#clusterLabelAt = new Int32Array(size);
+    this.#sorted = new Uint8Array(size);
+    this.#keptSamples = new Uint32Array(size);
+  }
+
+  // ---- messages (built only for the first rejection of a request) ----
+
+  #describeLabelProblem(s: number, reason: string | undefined, badLabel: number): string {
+    const batch = this.#batch;
+    const series = renderSeries(batch, s);
+    const name = badLabel >= 0 ? batch.buf.toString('utf8', batch.nameStart[badLabel], batch.nameEnd[badLabel]) : '';
+    switch (reason) {
+      case 'invalid_label_name':
+        return `series ${series} has invalid label name ${JSON.stringify(name)}: label names must match [a-zA-Z_][a-zA-Z0-9_]*`;
+      case 'empty_label_name':
+        return `series ${series} has a label with an empty name`;
+      case 'duplicate_label':
+        return `series ${series} has label ${JSON.stringify(name)} more than once`;
+      case 'invalid_utf8':
+        return `series ${series} has label ${JSON.stringify(name)} whose value is not valid UTF-8`;
+      case 'empty_labelset':
+        return `a series has no labels (or only labels with empty values)`;
+      case 'missing_metric_name':
+        return `series ${series} has no __name__ label`;
+      default:
+        return `series ${series} is invalid`;
+    }
+  }
+
+  #describeClusterProblem(s: number, clusterLabel: number, principal: Principal, policy: ClusterLockPolicy): string {
+    const batch = this.#batch;
+    const series = renderSeries(batch, s);
+    const label = this.#settings.clusterLabel;
+    const allowed = principal.allowedClusters.map((c) => JSON.stringify(c)).join(', ');
+    const who = `token ${principal.tokenId} (tenant ${principal.tenant})`;
+    if (clusterLabel >= 0) {
+      const value = batch.buf.toString('utf8', batch.valueStart[clusterLabel], batch.valueEnd[clusterLabel]);
+      const hint =
+        policy.mismatch === 'override' && principal.allowedClusters.length > 1
+          ? `; cluster_lock.mismatch: override needs a token bound to exactly one cluster`
+          : `; fix the series' ${label} label on the sender, or set cluster_lock.mismatch: override for this tenant`;
+      return `series ${series} has ${label}=${JSON.stringify(value)} but ${who} may only write ${label} ${allowed}${hint}`;
+    }
+    if (policy.missing === 'require') {
+      return `series ${series} has no ${label} label and tenant ${principal.tenant} requires it (cluster_lock.missing: require); set external_labels: {${label}: ...} on the sender; ${who} may write ${label} ${allowed}`;
+    }
+    return `series ${series} has no ${label} label and ${who} may write several clusters (${allowed}), so none can be injected; set external_labels: {${label}: ...} on the sender`;
+  }
+
+  #describeFuture(s: number, maxTimestampMs: number): string {
+    const grace = this.#settings.futureGraceMs / 1000;
+    return `series ${renderSeries(this.#batch, s)} has samples after ${new Date(maxTimestampMs).toISOString()}, more than ${grace}s ahead of tributary's clock (validation.future_grace); check the sender's clock`;
+  }
+}

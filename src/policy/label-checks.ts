@@ -1,0 +1,160 @@
+/**
+ * Label validation over a WireBatch, on bytes: no string is created for a valid series.
+ *
+ * Protects the central Prometheus 2.42, which stores invalid names as they come, answers 500
+ * (retried forever) for duplicate names and empty label sets, and keeps labels with empty values
+ * only to drop them itself (reference: remote-write-and-relabel-facts.md §4).
+ */
+import { isUtf8 } from 'node:buffer';
+import type { SeriesRejectReason } from '../errors.js';
+import type { WireBatch } from '../model/batch.js';
+
+export const METRIC_NAME_LABEL = Buffer.from('__name__');
+
+/** Outcome of checking one series' labels. */
+export enum LabelShape {
+  /** Sorted, unique, valid, no empty values: can be copied verbatim. */
+  Clean = 0,
+  /** Valid, but must be re-emitted: unsorted, or has labels with empty values to leave out. */
+  NeedsRewrite = 1,
+}
+
+/** Result holder reused across series (avoids an object per series). */
+export class LabelCheckResult {
+  shape: LabelShape = LabelShape.Clean;
+  reason: SeriesRejectReason | undefined = undefined;
+  /** Index (in the batch's label arrays) of the label that broke the rule, for the message. */
+  badLabel = -1;
+  /** Label index of the cluster label, or -1 when the series has none (or its value is empty). */
+  clusterLabel = -1;
+  /** Whether the labels on the wire were in sorted order. */
+  sorted = true;
+}
+
+function isValidLabelNameBytes(buf: Buffer, start: number, end: number): boolean {
+  if (end <= start) return false;
+  let c = buf[start] as number;
+  // [a-zA-Z_]
+  if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f)) return false;
+  for (let i = start + 1; i < end; i++) {
+    c = buf[i] as number;
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f)) return false;
+  }
+  return true;
+}
+
+function isAscii(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if ((buf[i] as number) >= 0x80) return false;
+  return true;
+}
+
+function bytesEqual(buf: Buffer, start: number, end: number, other: Buffer): boolean {
+  const len = end - start;
+  if (len !== other.length) return false;
+  for (let i = 0; i < len; i++) if (buf[start + i] !== other[i]) return false;
+  return true;
+}
+
+/**
+ * Check the labels of series `s`: names valid and unique, `__name__` present, values valid UTF-8,
+ * and note where the cluster label is. Fills `out`; `out.reason` is set when the series must be rejected.
+ */
+export function checkSeriesLabels(batch: WireBatch, s: number, clusterLabel: Buffer, out: LabelCheckResult): void {
+  const buf = batch.buf;
+  const first = batch.seriesLabelFirst[s] as number;
+  const count = batch.seriesLabelCount[s] as number;
+  out.shape = LabelShape.Clean;
+  out.reason = undefined;
+  out.badLabel = -1;
+  out.clusterLabel = -1;
+  out.sorted = true;
+
+  let nonEmpty = 0;
+  let hasName = false;
+  for (let k = first; k < first + count; k++) {
+    const ns = batch.nameStart[k] as number;
+    const ne = batch.nameEnd[k] as number;
+    const vs = batch.valueStart[k] as number;
+    const ve = batch.valueEnd[k] as number;
+    if (ne === ns) {
+      out.reason = 'empty_label_name';
+      out.badLabel = k;
+      return;
+    }
+    if (!isValidLabelNameBytes(buf, ns, ne)) {
+      out.reason = 'invalid_label_name';
+      out.badLabel = k;
+      return;
+    }
+    if (!isAscii(buf, vs, ve) && !isUtf8(buf.subarray(vs, ve))) {
+      out.reason = 'invalid_utf8';
+      out.badLabel = k;
+      return;
+    }
+    if (k > first) {
+      const prev = k - 1;
+      // Orders this name against the previous one: > 0 when sorted.
+      const cmp = buf.compare(buf, batch.nameStart[prev], batch.nameEnd[prev], ns, ne);
+      if (cmp === 0) {
+        out.reason = 'duplicate_label';
+        out.badLabel = k;
+        return;
+      }
+      if (cmp < 0) out.sorted = false;
+    }
+    if (ve === vs) {
+      // Prometheus treats an empty value as an absent label; leave it out on the way through.
+      out.shape = LabelShape.NeedsRewrite;
+      continue;
+    }
+    nonEmpty++;
+    if (!hasName && bytesEqual(buf, ns, ne, METRIC_NAME_LABEL)) hasName = true;
+    if (bytesEqual(buf, ns, ne, clusterLabel)) out.clusterLabel = k;
+  }
+  if (nonEmpty === 0) {
+    out.reason = 'empty_labelset';
+    return;
+  }
+  if (!out.sorted) {
+    // Unsorted input can hide duplicates that are not neighbours: check the sorted order.
+    const order = sortedLabelOrder(batch, s);
+    for (let j = 1; j < order.length; j++) {
+      const a = order[j - 1] as number;
+      const b = order[j] as number;
+      if (buf.compare(buf, batch.nameStart[a], batch.nameEnd[a], batch.nameStart[b], batch.nameEnd[b]) === 0) {
+        out.reason = 'duplicate_label';
+        out.badLabel = b;
+        return;
+      }
+    }
+    out.shape = LabelShape.NeedsRewrite;
+  }
+  if (!hasName) out.reason = 'missing_metric_name';
+}
+
+/** Label indexes of series `s` in sorted name order (allocates: for the rare unsorted series only). */
+export function sortedLabelOrder(batch: WireBatch, s: number): number[] {
+  const first = batch.seriesLabelFirst[s] as number;
+  const count = batch.seriesLabelCount[s] as number;
+  const order: number[] = [];
+  for (let k = first; k < first + count; k++) order.push(k);
+  const buf = batch.buf;
+  // buf.compare(target, ..., source...) orders the source against the target: here a against b.
+  order.sort((a, b) => buf.compare(buf, batch.nameStart[b], batch.nameEnd[b], batch.nameStart[a], batch.nameEnd[a]));
+  return order;
+}
+
+/** Render series `s` as `{a="b", ...}` for messages, cut to `maxChars` (Mimir uses 200). */
+export function renderSeries(batch: WireBatch, s: number, maxChars = 200): string {
+  const buf = batch.buf;
+  const first = batch.seriesLabelFirst[s] as number;
+  const count = batch.seriesLabelCount[s] as number;
+  const parts: string[] = [];
+  for (let k = first; k < first + count; k++) {
+    const name = buf.toString('utf8', batch.nameStart[k], batch.nameEnd[k]);
+    const value = buf.toString('utf8', batch.valueStart[k], batch.valueEnd[k]);
+    parts.push(`${name}=${JSON.stringify(value)}`);
+  }
+  const text = `{${parts.join(', ')}}`;
+  return text.length > maxChars ? `${text.slice(0, maxChars - 3)}...` : text;
+}

@@ -1,0 +1,157 @@
+/**
+ * Wires a running tributary from a config file: state, authentication, queue, forwarders, the HTTP
+ * app; reload on demand; graceful shutdown. `serve` and the integration tests both use it.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { buildApp } from './app.js';
+import { Authenticator, ConfigTokenError } from './auth/authenticator.js';
+import type { Config } from './config/schema.js';
+import { loadConfigFile } from './config/load.js';
+import { BackendForwarder } from './forward/forwarder.js';
+import { Metrics } from './observability/metrics.js';
+import { type PipelineSettings, WritePipeline } from './pipeline.js';
+import { MemoryQueue } from './queue/memory-queue.js';
+import { closeDatabase, openDatabase } from './state/db.js';
+import { ConfigError } from './errors.js';
+import { VERSION } from './version.js';
+
+export interface Running {
+  readonly app: FastifyInstance;
+  /** host:port actually bound (port 0 in the config picks a free one). */
+  readonly address: string;
+  readonly metrics: Metrics;
+  /** Re-read the config file; a bad file is refused and the config in force stays. */
+  reload(): boolean;
+  /** Stop taking writes, finish in-flight requests, drain the queue (up to shutdown_timeout), close. */
+  close(): Promise<void>;
+}
+
+export function pipelineSettings(config: Config): PipelineSettings {
+  const defaults = config.cluster_lock;
+  return {
+    clusterLabel: config.cluster_label,
+    futureGraceMs: config.validation.future_grace,
+    maxDecodedBytes: config.server.max_decoded_bytes,
+    backends: config.backends.map((b) => ({
+      name: b.name,
+      shards: b.shards,
+      tenantLabel: b.tenant_label,
+      acceptsNativeHistograms: b.accepts_native_histograms,
+    })),
+    policyFor(tenant) {
+      const own = config.tenants[tenant]?.cluster_lock;
+      return { missing: own?.missing ?? defaults.missing, mismatch: own?.mismatch ?? defaults.mismatch };
+    },
+  };
+}
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+export async function startServer(configPath: string, logger: Logger, now: () => number = Date.now): Promise<Running> {
+  let config = loadConfigFile(configPath);
+  const metrics = new Metrics(new Registry(), { defaultMetrics: true });
+  const db = openDatabase(config.data_dir);
+  let authenticator: Authenticator;
+  try {
+    authenticator = new Authenticator({ db, configTokens: config.tokens, now });
+  } catch (err) {
+    closeDatabase(db);
+    throw err instanceof ConfigTokenError ? new ConfigError(configPath, err.problems) : err;
+  }
+  const queue = new MemoryQueue({
+    backends: config.backends.map((b) => ({ name: b.name, shards: b.shards, maxQueueBytes: b.max_queue_bytes })),
+    now,
+  });
+  metrics.registerQueueStats({ backends: () => queue.backends(), stats: (b) => queue.stats(b) }, now);
+  const userAgent = `tributary/${VERSION}`;
+  const forwarders: BackendForwarder[] = [];
+  try {
+    config.backends.forEach((backend, i) => {
+      try {
+        forwarders.push(new BackendForwarder({ backend, queue, metrics, logger, userAgent }));
+      } catch (err) {
+        // Secret files (password_file, bearer_token_file) are read here.
+        throw new ConfigError(configPath, [`backends[${i}] (${backend.name}): ${(err as Error).message}`]);
+      }
+    });
+  } catch (err) {
+    await Promise.all(forwarders.map((f) => f.stop({ drainTimeoutMs: 0 })));
+    closeDatabase(db);
+    throw err;
+  }
+  for (const f of forwarders) f.start();
+
+  let pipeline = new WritePipeline(pipelineSettings(config));
+  let shuttingDown = false;
+  const app = buildApp({
+    logger,
+    metrics,
+    queue,
+    authenticate: (header) => authenticator.authenticate(header),
+    pipeline: () => pipeline,
+    maxBodyBytes: config.server.max_body_bytes,
+    now,
+    isShuttingDown: () => shuttingDown,
+    isReady: () => !shuttingDown,
+  });
+  const { host, port } = splitHostPort(config.server.listen_address);
+  await app.listen({ host, port });
+  const bound = app.server.address();
+  const address = typeof bound === 'object' && bound !== null ? `${host}:${bound.port}` : config.server.listen_address;
+  metrics.configReloadSuccess.set(1);
+  metrics.configReloadTimestamp.set(now() / 1000);
+  logger.info({ address, backends: config.backends.map((b) => b.name), version: VERSION }, 'tributary is listening');
+
+  const flushLastUsed = () => {
+    try {
+      authenticator.flushLastUsed();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'could not record token last-used times; will retry');
+    }
+  };
+  const lastUsedTimer = setInterval(flushLastUsed, 5000);
+  lastUsedTimer.unref();
+
+  return {
+    app,
+    address,
+    metrics,
+    reload() {
+      try {
+        const next = loadConfigFile(configPath);
+        authenticator.reloadConfigTokens(next.tokens);
+        if (JSON.stringify(next.backends) !== JSON.stringify(config.backends) || JSON.stringify(next.server) !== JSON.stringify(config.server)) {
+          logger.warn('config reload: changes to backends, server and data_dir take effect at the next restart');
+          next.backends = config.backends;
+          next.server = config.server;
+        }
+        config = next;
+        pipeline = new WritePipeline(pipelineSettings(config));
+        metrics.configReloadSuccess.set(1);
+        metrics.configReloadTimestamp.set(now() / 1000);
+        logger.info({ config: configPath }, 'config reloaded');
+        return true;
+      } catch (err) {
+        metrics.configReloadSuccess.set(0);
+        const problems = err instanceof ConfigTokenError || err instanceof ConfigError ? err.problems : [(err as Error).message];
+        logger.error({ problems, config: configPath }, 'config reload refused; the previous config stays in force');
+        return false;
+      }
+    },
+    async close() {
+      shuttingDown = true;
+      await app.close();
+      await Promise.all(forwarders.map((f) => f.stop({ drainTimeoutMs: config.server.shutdown_timeout })));
+      clearInterval(lastUsedTimer);
+      flushLastUsed();
+      await queue.close();
+      closeDatabase(db);
+      logger.info('tributary stopped');
+    },
+  };
+}
