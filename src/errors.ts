@@ -6,36 +6,39 @@
  * Routes never build status codes themselves: they throw or return one of these.
  */
 
-/** Why a request (or some of its series) was refused. Closed union: bounds every `reason` label. */
-export type Reason =
+/** Why a request (or some of its series) was refused. Closed list: bounds every `reason` label. */
+export const REASONS = [
   // 400: the payload itself is broken
-  | 'bad_snappy'
-  | 'bad_protobuf'
-  | 'decoded_too_large'
+  'bad_snappy',
+  'bad_protobuf',
+  'decoded_too_large',
   // 400: some series were rejected (partial rejection; the valid ones were accepted)
-  | 'invalid_label_name'
-  | 'duplicate_label'
-  | 'empty_label_name'
-  | 'missing_metric_name'
-  | 'invalid_utf8'
-  | 'empty_labelset'
-  | 'too_far_in_future'
-  | 'cluster_mismatch'
-  | 'cluster_missing'
+  'invalid_label_name',
+  'duplicate_label',
+  'empty_label_name',
+  'missing_metric_name',
+  'invalid_utf8',
+  'empty_labelset',
+  'too_far_in_future',
+  'cluster_mismatch',
+  'cluster_missing',
   // 401 / 403
-  | 'missing_token'
-  | 'unknown_token'
-  | 'token_revoked'
+  'missing_token',
+  'unknown_token',
+  'token_revoked',
   // 405 / 413 / 415
-  | 'method_not_allowed'
-  | 'body_too_large'
-  | 'unsupported_content_type'
-  | 'unsupported_encoding'
+  'method_not_allowed',
+  'body_too_large',
+  'unsupported_content_type',
+  'unsupported_encoding',
   // 503
-  | 'queue_full'
-  | 'shutting_down'
+  'queue_full',
+  'shutting_down',
   // 500
-  | 'internal';
+  'internal',
+] as const;
+
+export type Reason = (typeof REASONS)[number];
 
 /** Reasons a series can be refused while the rest of its request is accepted. */
 export type SeriesRejectReason = Extract<

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
-import { BackpressureError, MethodNotAllowedError, type TributaryError } from '../errors.js';
+import { BackpressureError, type DropReason, MethodNotAllowedError, type TributaryError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { WritePipeline, WriteResult } from '../pipeline.js';
 import type { WriteQueue } from '../queue/queue.js';
@@ -100,9 +100,8 @@ function countAccepted(metrics: Metrics, principal: Principal, result: WriteResu
   if (result.acceptedExemplars > 0) metrics.ingestExemplars.labels(tenant).inc(result.acceptedExemplars);
   if (result.metadata > 0) metrics.ingestMetadata.labels(tenant).inc(result.metadata);
   for (const cluster of result.clustersPushed) metrics.clusterLastPush.labels(tenant, cluster).set(nowMs / 1000);
-  for (const [backend, n] of result.droppedHistograms) {
-    metrics.droppedSamples.labels(backend, 'native_histograms_unsupported').inc(n);
-  }
+  const dropReason: DropReason = 'native_histograms_unsupported';
+  for (const [backend, n] of result.droppedHistograms) metrics.droppedSamples.labels(backend, dropReason).inc(n);
   const rejections = result.rejections;
   for (const [reason, n] of rejections.samples) metrics.ingestRejectedSamples.labels(tenant, reason).inc(n);
   for (const [reason, n] of rejections.series) metrics.ingestRejectedSeries.labels(tenant, reason).inc(n);

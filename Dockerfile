@@ -1,0 +1,25 @@
+# tributary: build with dev dependencies, run with production dependencies only, as non-root.
+# Mirrors what CI proves: `npm ci` (which builds via the prepare script), then `node dist/src/main.js`.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+# better-sqlite3 builds its native addon when no prebuilt binary matches.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY bench ./bench
+COPY scripts ./scripts
+COPY proto ./proto
+RUN npm ci && npm prune --omit=dev
+
+FROM node:24-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY deploy/tributary.yml /etc/tributary/tributary.yml
+RUN mkdir -p /var/lib/tributary && chown node:node /var/lib/tributary
+USER node
+EXPOSE 9201
+ENTRYPOINT ["node", "dist/src/main.js"]
+CMD ["serve", "--config", "/etc/tributary/tributary.yml"]
