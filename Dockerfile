@@ -9,7 +9,10 @@ COPY src ./src
 COPY bench ./bench
 COPY scripts ./scripts
 COPY proto ./proto
+COPY deploy/tributary.yml ./deploy/
 RUN npm ci && npm prune --omit=dev
+# In a container: listen on all interfaces, keep state on the volume.
+RUN sed -e 's/127.0.0.1:9201/0.0.0.0:9201/' -e 's#^data_dir: ./data#data_dir: /var/lib/tributary#' deploy/tributary.yml > tributary.container.yml
 
 FROM node:24-bookworm-slim
 WORKDIR /app
@@ -17,8 +20,9 @@ ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-COPY deploy/tributary.yml /etc/tributary/tributary.yml
+COPY --from=build /app/tributary.container.yml /etc/tributary/tributary.yml
 RUN mkdir -p /var/lib/tributary && chown node:node /var/lib/tributary
+VOLUME /var/lib/tributary
 USER node
 EXPOSE 9201
 ENTRYPOINT ["node", "dist/src/main.js"]

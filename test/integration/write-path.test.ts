@@ -3,7 +3,7 @@
  * fake backend that fails on demand.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -384,5 +384,33 @@ describe('backpressure', () => {
     expect(refused?.text).toContain('(tributary: queue_full)');
     env.sink.respond = () => ({ status: 204 });
     await eventually(async () => (await push(env.url, big(99))).status === 204, 'ingest accepted again', 10_000, 100);
+  });
+});
+
+describe('config reload', () => {
+  let env: Env;
+  beforeAll(async () => {
+    env = await startEnv();
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  it('applies a new token and tenant policy, and refuses a bad file keeping the config in force', async () => {
+    const config = join(env.dir, 'tributary.yml');
+    const original = readFileSync(config, 'utf8');
+    const newToken = 'trib_added-by-reload';
+    const payload = () => body([series({ __name__: 'reloaded', cluster: 'edge-new' }, [[1, now()]])]);
+    expect((await push(env.url, payload(), newToken)).status).toBe(401);
+
+    writeFileSync(config, original.replace('tokens:\n', `tokens:\n  - {tenant: team-n, clusters: [edge-new], token_sha256: ${sha(newToken)}}\n`));
+    expect(env.server.reload()).toBe(true);
+    expect((await push(env.url, payload(), newToken)).status).toBe(204);
+
+    writeFileSync(config, `${original}\nnot_a_key: 1\n`);
+    expect(env.server.reload()).toBe(false);
+    expect(metricValue(await env.metricsText(), 'tributary_config_last_reload_successful', {})).toBe(0);
+    // The previous config (with the new token) stays in force.
+    expect((await push(env.url, payload(), newToken)).status).toBe(204);
   });
 });
