@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -16,7 +16,7 @@ import { Pool } from 'undici';
 import type { Proc } from '../scripts/lib/procs.js';
 import { which } from '../scripts/lib/procs.js';
 import { drive, type DriveResult } from './lib/driver.js';
-import { RssSampler, treeCpuSeconds, treeStatusBytes } from './lib/procstat.js';
+import { machineBusySeconds, RssSampler, treeCpuSeconds, treeStatusBytes } from './lib/procstat.js';
 import { type BenchResult, renderTable } from './lib/report.js';
 import { prepareRequests } from './lib/requests.js';
 import { generateSeries } from './lib/series.js';
@@ -38,7 +38,7 @@ const HELP = `usage: npm run bench -- [options]
   --max-samples-per-send N   tributary backend batch size (default: tributary's)
   --verify              sink decodes every request: exact forwarded counts (costs sink CPU)
   --seed N              series generator seed
-  --drain-timeout S     how long to wait for the sink to catch up (default 20)
+  --drain-timeout S     how long to wait for the sink to catch up (default 15)
   --vmagent PATH        vmagent binary (default: vmagent on PATH, else /usr/bin/vmagent)
   --json                print the result as JSON only
   --keep                keep the working directory (configs, logs, target metrics)
@@ -86,7 +86,7 @@ async function main(): Promise<number> {
       'max-samples-per-send': { type: 'string' },
       verify: { type: 'boolean', default: false },
       seed: { type: 'string' },
-      'drain-timeout': { type: 'string', default: '20' },
+      'drain-timeout': { type: 'string', default: '15' },
       vmagent: { type: 'string' },
       json: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -112,7 +112,7 @@ async function main(): Promise<number> {
   const seed = values.seed === undefined ? undefined : positiveInt('seed', values.seed, 0);
   const tenantLabel = values['tenant-label'];
   const scenario = tenantLabel ? 'tenant-label' : 'default';
-  const decodeEvery = values.verify ? 1 : 20;
+  const decodeEvery = values.verify ? 1 : 10;
 
   const benchDir = dirname(fileURLToPath(import.meta.url));
   const repoRoot = resolve(benchDir, '..', '..');
@@ -122,16 +122,16 @@ async function main(): Promise<number> {
   const procs: Proc[] = [];
   let pool: Pool | undefined;
   let sampler: RssSampler | undefined;
-  let cleaned = false;
-  const cleanup = async (): Promise<void> => {
-    if (cleaned) return;
-    cleaned = true;
-    sampler?.stop();
-    if (pool) await pool.destroy().catch(() => undefined);
-    for (const p of [...procs].reverse()) await p.stop(5000).catch(() => undefined);
-    if (values.keep) log(`kept ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
-  };
+  // One cleanup, however many paths ask for it (signal, watchdog, the end of main): each waits for it.
+  let cleaning: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      sampler?.stop();
+      if (pool) await pool.destroy().catch(() => undefined);
+      for (const p of [...procs].reverse()) await p.stop(5000).catch(() => undefined);
+      if (values.keep) log(`kept ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
+    })());
   const onSignal = (sig: NodeJS.Signals): void => {
     log(`${sig}: stopping`);
     void cleanup().finally(() => process.exit(130));
@@ -216,6 +216,8 @@ async function main(): Promise<number> {
     };
     sampler = new RssSampler(pid, 500);
     sampler.start();
+    const busy = loadavg()[0] ?? 0;
+    const cpuWarm0 = treeCpuSeconds(pid);
 
     // 3. Warm-up (its latencies are thrown away).
     let warm: DriveResult | undefined;
@@ -238,6 +240,7 @@ async function main(): Promise<number> {
     const histogram = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
     const sink0 = await sinkStats();
     const cpu0 = treeCpuSeconds(pid);
+    const machine0 = machineBusySeconds();
     const load0 = process.cpuUsage();
     const rssStart = sampler.sample();
     log(`timed run ${durationS} s, concurrency ${concurrency}`);
@@ -253,6 +256,7 @@ async function main(): Promise<number> {
       abortReason,
     });
     const cpu1 = treeCpuSeconds(pid);
+    const machine1 = machineBusySeconds();
     const load1 = process.cpuUsage(load0);
     const sink1 = await sinkStats();
     const rssEnd = sampler.sample();
@@ -264,6 +268,7 @@ async function main(): Promise<number> {
     let last = sink1;
     let lastChange = loadEnd;
     let reached = last.samples >= needed;
+    let stalled = false;
     log(`draining: sink has ${last.samples} of ${acceptedTotal} accepted samples`);
     while (Date.now() - loadEnd < drainTimeoutS * 1000 && abortReason() === undefined) {
       await sleep(250);
@@ -272,8 +277,13 @@ async function main(): Promise<number> {
       last = st;
       reached = st.samples >= needed;
       const quiet = Date.now() - lastChange;
-      if ((reached && quiet >= 500) || quiet >= 3000) break;
+      if (reached && quiet >= 500) break;
+      if (quiet >= 3000) {
+        stalled = true;
+        break;
+      }
     }
+    const cpuDrained = treeCpuSeconds(pid);
     const rssDrained = sampler.sample();
     const hwm = treeStatusBytes(pid, 'VmHWM');
     sampler.stop();
@@ -317,6 +327,7 @@ async function main(): Promise<number> {
       forwardedTotalSamples: last.samples,
       forwardedRatio: acceptedTotal > 0 ? last.samples / acceptedTotal : 1,
       drainSeconds: Math.max(0, lastChange - loadEnd) / 1000,
+      drainSamplesPerSecond: lastChange > loadEnd ? ((last.samples - sink1.samples) * 1000) / (lastChange - loadEnd) : Number.NaN,
       drainComplete: reached,
       latencyMs: {
         p50: ms(histogram.getValueAtPercentile(50)),
@@ -328,10 +339,12 @@ async function main(): Promise<number> {
       targetCpuSeconds: targetCpu,
       targetCpuMicrosPerSample: timed.acceptedSamples > 0 ? (targetCpu * 1e6) / timed.acceptedSamples : Number.NaN,
       targetCpuCores: targetCpu / elapsedS,
+      targetCpuMicrosPerSampleEndToEnd: reached && acceptedTotal > 0 ? ((cpuDrained - cpuWarm0) * 1e6) / acceptedTotal : Number.NaN,
       peakRssMiB: Math.max(hwm, sampler.max) / MiB,
       rssMiB: { timedStart: rssStart / MiB, timedEnd: rssEnd / MiB, afterDrain: rssDrained / MiB },
       loadgenCpuCores: (load1.user + load1.system) / 1e6 / elapsedS,
       sinkCpuCores: sinkCpuS / elapsedS,
+      otherCpuCores: Math.max(0, (machine1 - machine0 - targetCpu - sinkCpuS - (load1.user + load1.system) / 1e6) / elapsedS),
       sentMiB: ((warm?.sentBytes ?? 0) + timed.sentBytes) / MiB,
       sinkRequests: last.requests,
       sinkMiB: last.bytes / MiB,
@@ -339,7 +352,7 @@ async function main(): Promise<number> {
       failures: Object.fromEntries(failures),
       failureExamples: Object.fromEntries(examples),
       abortedBecause: warm?.abortedBecause ?? timed.abortedBecause ?? null,
-      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, loadavgBefore: busy },
     };
     writeFileSync(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
     histogram.destroy();
@@ -347,16 +360,21 @@ async function main(): Promise<number> {
     if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else process.stdout.write(`${renderTable(result)}\n`);
 
+    if (result.otherCpuCores > 0.25) {
+      log(`note: other processes used ${result.otherCpuCores.toFixed(2)} CPU cores during the timed run; the figures are skewed`);
+    }
     const problems: string[] = [];
     if (result.abortedBecause !== null) problems.push(`the run stopped early: ${result.abortedBecause}`);
     if (errors > 0) {
       const detail = [...failures].map(([k, n]) => `${k} x${n} (first: ${JSON.stringify(examples.get(k) ?? '')})`).join('; ');
       problems.push(`${errors} of ${(warm?.sentRequests ?? 0) + timed.sentRequests} requests were NOT accepted: ${detail}`);
     }
-    if (!reached) {
-      problems.push(
-        `only ${last.samples} of ${acceptedTotal} accepted samples reached the sink${sink1.samplesExact ? '' : ' (estimated)'} ` +
-          `within ${drainTimeoutS} s after the load stopped`,
+    const missing = `${last.samples} of ${acceptedTotal} accepted samples reached the sink${sink1.samplesExact ? '' : ' (estimated)'}`;
+    if (!reached && stalled) problems.push(`only ${missing}, and the sink has received nothing for 3 s: samples lost or stuck`);
+    if (!reached && !stalled) {
+      process.stderr.write(
+        `\n!!! WARNING: forwarding lags ingest: only ${missing} ${drainTimeoutS} s after the load stopped, still arriving ` +
+          `(raise --drain-timeout to see the whole drain)\n\n`,
       );
     }
     if (problems.length > 0) {

@@ -56,6 +56,10 @@ export interface WriteResult {
   readonly rejections: RejectionSummary;
 }
 
+/** Above these counts a request's scratch memory is released afterwards (typical: 2000 series of ~10 labels). */
+const SCRATCH_LABELS_KEPT = 1 << 18;
+const SCRATCH_SAMPLES_KEPT = 1 << 17;
+
 const enum SeriesFate {
   Reject = 0,
   Verbatim = 1,
@@ -122,8 +126,8 @@ export class WritePipeline {
   readonly #routes = new WeakMap<Principal, PrincipalRoute>();
 
   // Scratch state reused from request to request.
-  readonly #batch = new WireBatch();
-  readonly #encoder = new WriteRequestEncoder();
+  #batch = new WireBatch();
+  #encoder = new WriteRequestEncoder();
   readonly #check = new LabelCheckResult();
   readonly #clusterIndex = { value: 0 };
   readonly #extras = new ExtraLabels();
@@ -265,6 +269,7 @@ export class WritePipeline {
       }
     }
 
+    this.#releaseOversizedScratch();
     const clustersPushed: string[] = [];
     for (let i = 0; i < clusterSeen.length; i++) if (clusterSeen[i] === 1) clustersPushed.push(route.allowed.names[i] as string);
     return {
@@ -401,6 +406,17 @@ export class WritePipeline {
     enc.addExemplars(batch, s);
     if (keepHistograms) enc.addHistograms(batch, s);
     enc.endSeries();
+  }
+
+  /**
+   * Scratch buffers keep the capacity of the largest request seen. After a hostile or unusually
+   * large request, start over so memory returns to normal instead of staying at the peak.
+   */
+  #releaseOversizedScratch(): void {
+    if (this.#batch.labelCount > SCRATCH_LABELS_KEPT || this.#batch.sampleCount > SCRATCH_SAMPLES_KEPT) {
+      this.#batch = new WireBatch();
+      this.#encoder = new WriteRequestEncoder();
+    }
   }
 
   #ensureCapacity(n: number): void {

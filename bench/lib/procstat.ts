@@ -124,3 +124,14 @@ export class RssSampler {
     this.#timer = undefined;
   }
 }
+
+/** Busy CPU seconds of the whole machine so far (all CPUs, from the first line of /proc/stat). */
+export function machineBusySeconds(): number {
+  const text = readText('/proc/stat');
+  const line = text?.split('\n', 1)[0];
+  if (line === undefined || !line.startsWith('cpu ')) return Number.NaN;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user).
+  const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+  return busy / clockTicksPerSecond();
+}

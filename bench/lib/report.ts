@@ -24,15 +24,21 @@ export interface BenchResult {
   forwardedTotalSamples: number;
   forwardedRatio: number;
   drainSeconds: number;
+  /** Sink rate between the end of the load and the last forwarded request. */
+  drainSamplesPerSecond: number;
   drainComplete: boolean;
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
   targetCpuSeconds: number;
   targetCpuMicrosPerSample: number;
   targetCpuCores: number;
+  /** CPU from the warm-up's start until everything reached the sink, per accepted sample (NaN if the drain did not finish). */
+  targetCpuMicrosPerSampleEndToEnd: number;
   peakRssMiB: number;
   rssMiB: { timedStart: number; timedEnd: number; afterDrain: number };
   loadgenCpuCores: number;
   sinkCpuCores: number;
+  /** The rest of the machine during the timed window (other work skews the figures). */
+  otherCpuCores: number;
   sentMiB: number;
   sinkRequests: number;
   sinkMiB: number;
@@ -40,7 +46,7 @@ export interface BenchResult {
   failures: Record<string, number>;
   failureExamples: Record<string, string>;
   abortedBecause: string | null;
-  machine: { cpus: number; model: string; node: string };
+  machine: { cpus: number; model: string; node: string; loadavgBefore: number };
 }
 
 function fmt(n: number, digits = 0): string {
@@ -60,14 +66,18 @@ export function renderTable(r: BenchResult): string {
     ['accepted samples/s', fmt(r.acceptedSamplesPerSecond)],
     [`forwarded samples/s (sink${r.forwardedCountExact ? '' : ', est.'})`, fmt(r.forwardedSamplesPerSecond)],
     ['latency p50 / p99 / max ms', `${fmt(r.latencyMs.p50, 2)} / ${fmt(r.latencyMs.p99, 2)} / ${fmt(r.latencyMs.max, 2)}`],
-    ['target CPU µs/sample', fmt(r.targetCpuMicrosPerSample, 3)],
+    ['target CPU µs/sample (timed window)', fmt(r.targetCpuMicrosPerSample, 3)],
+    ['target CPU µs/sample (incl. drain)', fmt(r.targetCpuMicrosPerSampleEndToEnd, 3)],
     ['target CPU cores used', fmt(r.targetCpuCores, 2)],
     ['target peak RSS MiB', fmt(r.peakRssMiB, 1)],
     ['target RSS MiB start/end/drained', `${fmt(r.rssMiB.timedStart, 1)} / ${fmt(r.rssMiB.timedEnd, 1)} / ${fmt(r.rssMiB.afterDrain, 1)}`],
     ['forwarded / accepted (all)', `${fmt(r.forwardedTotalSamples)} / ${fmt(r.acceptedTotalSamples)} (${fmt(r.forwardedRatio * 100, 2)}%)`],
-    ['drain after load s', `${fmt(r.drainSeconds, 1)}${r.drainComplete ? '' : ' (timed out)'}`],
+    [
+      'drain after load s (samples/s)',
+      `${fmt(r.drainSeconds, 1)}${r.drainComplete ? '' : ' (incomplete)'}${Number.isFinite(r.drainSamplesPerSecond) ? ` (${fmt(r.drainSamplesPerSecond)})` : ''}`,
+    ],
     ['bytes/sample sent (raw)', `${fmt(r.compressedBytesPerSample, 1)} (${fmt(r.rawBytesPerSample, 1)})`],
-    ['load generator / sink CPU cores', `${fmt(r.loadgenCpuCores, 2)} / ${fmt(r.sinkCpuCores, 2)}`],
+    ['CPU cores: load gen / sink / other', `${fmt(r.loadgenCpuCores, 2)} / ${fmt(r.sinkCpuCores, 2)} / ${fmt(r.otherCpuCores, 2)}`],
     ['errors', r.errors === 0 ? '0' : `${fmt(r.errors)} ${JSON.stringify(r.failures)}`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));

@@ -1,7 +1,7 @@
 /**
  * A fast remote-write backend for the bench: answers 204 to `POST /api/v1/write` without looking
  * at the body beyond the snappy header (its declared uncompressed length), counts requests and
- * bytes, and decodes one request in `decodeEvery` to count samples exactly there; the total is
+ * bytes, and decodes a random one request in `decodeEvery` to count samples exactly there; the total is
  * then estimated from the uncompressed bytes (exact when decodeEvery is 1). `GET /stats` answers
  * the counts as JSON. Listens on 127.0.0.1 only.
  */
@@ -71,10 +71,10 @@ export function startSink(options: SinkOptions): Promise<RunningSink> {
     return { ...s, samples, samplesExact: exact, cpuUserUs: cpu.user, cpuSystemUs: cpu.system };
   };
 
-  let started = 0;
   const onWrite = (req: IncomingMessage, res: ServerResponse): void => {
-    const seq = ++started;
-    const decode = decodeEvery > 0 && seq % decodeEvery === 0;
+    // Chosen at random, not every N-th: a target's senders take turns, so a fixed stride would
+    // keep picking the same shard and bias the estimate.
+    const decode = decodeEvery === 1 || (decodeEvery > 1 && Math.random() * decodeEvery < 1);
     const chunks: Buffer[] = [];
     let head: Buffer | undefined;
     let size = 0;

@@ -36,7 +36,7 @@ const serverSchema = z.strictObject({
   /** Largest compressed body accepted (413 above). */
   max_body_bytes: bytes.default(10 * 1024 * 1024),
   /** Largest decompressed body accepted (400 above, checked before allocating). */
-  max_decoded_bytes: bytes.default(64 * 1024 * 1024),
+  max_decoded_bytes: bytes.default(32 * 1024 * 1024),
   /** How long a graceful shutdown waits for the queue to drain before giving up. */
   shutdown_timeout: duration.default(30_000),
 });

@@ -9,10 +9,31 @@ import { uvarintSize, writeUvarint } from './varint.js';
 /** Smallest capacity worth allocating; below this, doubling would just churn. */
 const MIN_CAPACITY_BYTES = 256;
 
+/**
+ * Spans up to this many bytes are copied with a plain loop: measured on Node 20, a native copy
+ * costs about 55 ns whatever the size (it has to create a view), a loop about 1.3 ns per byte.
+ */
+const LOOP_COPY_MAX_BYTES = 32;
+
+/**
+ * Copies bytes [start, end) of `source` to `target` at `at`; returns the position after them.
+ * The caller makes sure they fit.
+ */
+export function copyBytes(target: Uint8Array, at: number, source: Uint8Array, start: number, end: number): number {
+  const count = end - start;
+  if (count <= LOOP_COPY_MAX_BYTES) {
+    for (let i = start; i < end; i++) target[at++] = source[i] as number;
+    return at;
+  }
+  // A plain Uint8Array view is cheaper to create than Buffer#subarray's Buffer.
+  target.set(new Uint8Array(source.buffer, source.byteOffset + start, count), at);
+  return at + count;
+}
+
 export class GrowableBuffer {
   /** The backing store; bytes [0, length) are the content. Replaced (not resized) on growth. */
   private store: Buffer;
-  /** Bytes written since the last reset. */
+  /** Bytes written since the last reset. Writers that fill {@link bytes} directly advance it. */
   length = 0;
 
   constructor(initialCapacityBytes = 64 * 1024) {
@@ -24,6 +45,14 @@ export class GrowableBuffer {
   /** Current capacity in bytes. */
   get capacityBytes(): number {
     return this.store.length;
+  }
+
+  /**
+   * The backing store, for writers that fill it directly (after {@link ensureSpare}) and then set
+   * `length`. Valid until the next ensureSpare or push, which may replace it.
+   */
+  get bytes(): Buffer {
+    return this.store;
   }
 
   /** Forget the content, keep the capacity. Views handed out earlier then see overwritten bytes. */
@@ -38,7 +67,7 @@ export class GrowableBuffer {
     let capacity = this.store.length * 2;
     while (capacity < needed) capacity *= 2;
     const grown = Buffer.allocUnsafeSlow(capacity);
-    this.store.copy(grown, 0, 0, this.length);
+    copyBytes(grown, 0, this.store, 0, this.length);
     this.store = grown;
   }
 
@@ -56,23 +85,8 @@ export class GrowableBuffer {
 
   /** Appends bytes [start, end) of `source`. */
   pushBytes(source: Uint8Array, start: number, end: number): void {
-    const count = end - start;
-    this.ensureSpare(count);
-    const store = this.store;
-    let at = this.length;
-    if (count <= 24) {
-      // A plain loop beats the native copy call for the short spans the hot path appends
-      // (one sample field is about 17 bytes).
-      for (let i = start; i < end; i++) store[at++] = source[i] as number;
-    } else {
-      store.set(source.subarray(start, end), at);
-    }
-    this.length += count;
-  }
-
-  /** Appends the whole content of `other`. */
-  pushContentOf(other: GrowableBuffer): void {
-    this.pushBytes(other.store, 0, other.length);
+    this.ensureSpare(end - start);
+    this.length = copyBytes(this.store, this.length, source, start, end);
   }
 
   /**

@@ -120,7 +120,30 @@ function decodeTimeSeries(buf: Buffer, batch: WireBatch, fieldStart: number, sta
       }
       case TAG_TIMESERIES_LABELS: {
         const bodyEnd = readLength(buf, end, 'TimeSeries.labels', tagStart);
-        decodeLabel(buf, batch, cur.pos, bodyEnd);
+        const bodyStart = cur.pos;
+        // Fast path for the layout Go writes, `0a n <name> 12 v <value>` with one-byte lengths.
+        // Reads may look past the body, but the last comparison only holds when every byte
+        // read lies inside it; anything else takes the general path.
+        const nameBytes = buf[bodyStart + 1] as number;
+        const valueTagAt = bodyStart + 2 + nameBytes;
+        const valueBytes = buf[valueTagAt + 1] as number;
+        if (
+          buf[bodyStart] === TAG_LABEL_NAME &&
+          nameBytes < 0x80 &&
+          buf[valueTagAt] === TAG_LABEL_VALUE &&
+          valueBytes < 0x80 &&
+          valueTagAt + 2 + valueBytes === bodyEnd
+        ) {
+          const index = batch.labelCount;
+          if (index === batch.nameStart.length) growLabels(batch);
+          batch.nameStart[index] = bodyStart + 2;
+          batch.nameEnd[index] = valueTagAt;
+          batch.valueStart[index] = valueTagAt + 2;
+          batch.valueEnd[index] = bodyEnd;
+          batch.labelCount = index + 1;
+        } else {
+          decodeLabel(buf, batch, bodyStart, bodyEnd);
+        }
         pos = bodyEnd;
         break;
       }
@@ -212,6 +235,19 @@ function decodeLabel(buf: Buffer, batch: WireBatch, start: number, end: number):
 
 /** Validates a Sample body [start, end) and returns its timestamp (0 when absent, as proto3 says). */
 function decodeSample(buf: Buffer, start: number, end: number): number {
+  // Fast paths for the layouts Go writes: `09 <8 bytes> 10 <varint>`, and `10 <varint>` alone
+  // (Go leaves out a zero value). The varint must end the body exactly; otherwise, or when the
+  // varint is malformed, the general path below decides (and names the error).
+  let timestampAt = -1;
+  if (buf[start] === TAG_SAMPLE_VALUE && buf[start + 9] === TAG_SAMPLE_TIMESTAMP) timestampAt = start + 10;
+  else if (buf[start] === TAG_SAMPLE_TIMESTAMP) timestampAt = start + 1;
+  if (timestampAt >= 0 && timestampAt < end) {
+    cur.pos = timestampAt;
+    const fastTimestampMs = readVarint64(buf, cur, end);
+    // A malformed varint leaves cur.pos at timestampAt, short of the end.
+    if (cur.pos === end) return fastTimestampMs;
+  }
+
   let timestampMs = 0;
   let pos = start;
   while (pos < end) {

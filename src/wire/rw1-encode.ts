@@ -9,13 +9,60 @@
  */
 import { InternalError } from '../errors.js';
 import type { WireBatch } from '../model/batch.js';
-import { GrowableBuffer } from './growable-buffer.js';
-import { uvarintSize } from './varint.js';
+import { copyBytes, GrowableBuffer } from './growable-buffer.js';
+import { uvarintSize, writeUvarint } from './varint.js';
 
 const TAG_WRITE_REQUEST_TIMESERIES = 0x0a; // 1, length-delimited
 const TAG_TIMESERIES_LABELS = 0x0a; // 1, length-delimited
 const TAG_LABEL_NAME = 0x0a; // 1, length-delimited
 const TAG_LABEL_VALUE = 0x12; // 2, length-delimited
+
+/**
+ * A GrowableBuffer with one pending verbatim run: spans appended with appendSpan() that are
+ * adjacent in the same source (consecutive series of a request, the labels and samples of a
+ * series) are merged and copied in one go, as late as possible. A native copy costs about as
+ * much as copying 40 bytes in a loop, so merging is what makes verbatim copies cheap.
+ */
+class SpanWriter {
+  readonly buffer: GrowableBuffer;
+  /** The pending run: bytes [runStart, runEnd) of runSource, not yet in `buffer`. */
+  runSource: Uint8Array | undefined = undefined;
+  runStart = 0;
+  runEnd = 0;
+
+  constructor(initialCapacityBytes: number) {
+    this.buffer = new GrowableBuffer(initialCapacityBytes);
+  }
+
+  reset(): void {
+    this.buffer.reset();
+    this.runSource = undefined;
+  }
+
+  /** Content length in bytes, the pending run included. */
+  get length(): number {
+    return this.buffer.length + (this.runSource === undefined ? 0 : this.runEnd - this.runStart);
+  }
+
+  appendSpan(source: Uint8Array, start: number, end: number): void {
+    if (source === this.runSource && start === this.runEnd) {
+      this.runEnd = end;
+      return;
+    }
+    this.flush();
+    this.runSource = source;
+    this.runStart = start;
+    this.runEnd = end;
+  }
+
+  /** Writes the pending run into `buffer`; call before writing to `buffer` directly. */
+  flush(): void {
+    const source = this.runSource;
+    if (source === undefined) return;
+    this.buffer.pushBytes(source, this.runStart, this.runEnd);
+    this.runSource = undefined;
+  }
+}
 
 /**
  * Builds one WriteRequest at a time. Usage per request:
@@ -32,22 +79,23 @@ const TAG_LABEL_VALUE = 0x12; // 2, length-delimited
  * const body = encoder.finish();           // valid until the next reset()
  * ```
  *
- * The encoder keeps no reference to a batch between calls, so pieces of several batches may be
- * combined, provided each batch is still valid when its piece is added.
+ * Pieces of several batches may be combined. Source bytes must stay unchanged until finish():
+ * verbatim copies of adjacent fields (consecutive series of an unchanged request) are merged and
+ * written in one go, as late as possible.
  */
 export class WriteRequestEncoder {
   /** The WriteRequest being built. */
-  private readonly out: GrowableBuffer;
+  private readonly out: SpanWriter;
   /**
    * The body of the series being built. Written apart so that its length is known before its
    * length prefix is written: the prefix is then minimal, as Go's encoder writes it.
    */
-  private readonly seriesBody: GrowableBuffer;
+  private readonly seriesBody: SpanWriter;
   private inSeries = false;
 
   constructor(initialCapacityBytes = 256 * 1024) {
-    this.out = new GrowableBuffer(initialCapacityBytes);
-    this.seriesBody = new GrowableBuffer(4096);
+    this.out = new SpanWriter(initialCapacityBytes);
+    this.seriesBody = new SpanWriter(4096);
   }
 
   /** Starts a new WriteRequest, keeping the buffers' capacity. Invalidates the last finish(). */
@@ -60,7 +108,7 @@ export class WriteRequestEncoder {
   /** Appends series `series` of `batch` exactly as it arrived (its whole `timeseries` field). */
   copySeries(batch: WireBatch, series: number): void {
     if (this.inSeries) misuse('copySeries() inside beginSeries()/endSeries()');
-    this.out.pushBytes(batch.buf, batch.seriesStart[series] as number, batch.seriesEnd[series] as number);
+    this.out.appendSpan(batch.buf, batch.seriesStart[series] as number, batch.seriesEnd[series] as number);
   }
 
   /** Starts a series built piece by piece; endSeries() appends it. */
@@ -74,14 +122,18 @@ export class WriteRequestEncoder {
   addBatchLabel(batch: WireBatch, label: number): void {
     if (!this.inSeries) misuse('addBatchLabel() outside beginSeries()/endSeries()');
     const src = batch.buf;
-    this.writeLabel(
-      src,
-      batch.nameStart[label] as number,
-      batch.nameEnd[label] as number,
-      src,
-      batch.valueStart[label] as number,
-      batch.valueEnd[label] as number,
-    );
+    const nameStart = batch.nameStart[label] as number;
+    const nameEnd = batch.nameEnd[label] as number;
+    const valueStart = batch.valueStart[label] as number;
+    const valueEnd = batch.valueEnd[label] as number;
+    const fieldStart = canonicalLabelFieldStart(src, nameStart, nameEnd, valueStart, valueEnd);
+    if (fieldStart >= 0) {
+      // The source already holds exactly the bytes writeLabel would write: copy them, merged
+      // with the neighbouring labels and samples.
+      this.seriesBody.appendSpan(src, fieldStart, valueEnd);
+    } else {
+      this.writeLabel(src, nameStart, nameEnd, src, valueStart, valueEnd);
+    }
   }
 
   /** Adds a label from its UTF-8 bytes (encode once and cache them: this is per series). */
@@ -92,8 +144,7 @@ export class WriteRequestEncoder {
 
   /**
    * Adds, verbatim, the samples of series `series` of `batch` whose timestamp is at most
-   * `maxTimestampMs` (pass Infinity to keep all); returns how many were added. Runs of adjacent
-   * sample fields are copied in one go.
+   * `maxTimestampMs` (pass Infinity to keep all); returns how many were added.
    */
   addSamples(batch: WireBatch, series: number, maxTimestampMs: number): number {
     if (!this.inSeries) misuse('addSamples() outside beginSeries()/endSeries()');
@@ -103,20 +154,13 @@ export class WriteRequestEncoder {
     const ends = batch.sampleEnd;
     const timestampsMs = batch.sampleTimestampMs;
     const src = batch.buf;
+    const body = this.seriesBody;
     let kept = 0;
-    let runStart = 0;
-    let runEnd = -1;
     for (let i = first; i < last; i++) {
       if ((timestampsMs[i] as number) > maxTimestampMs) continue;
-      const start = starts[i] as number;
-      if (start !== runEnd) {
-        if (runEnd >= 0) this.seriesBody.pushBytes(src, runStart, runEnd);
-        runStart = start;
-      }
-      runEnd = ends[i] as number;
+      body.appendSpan(src, starts[i] as number, ends[i] as number);
       kept++;
     }
-    if (runEnd >= 0) this.seriesBody.pushBytes(src, runStart, runEnd);
     return kept;
   }
 
@@ -125,7 +169,9 @@ export class WriteRequestEncoder {
     if (!this.inSeries) misuse('addExemplars() outside beginSeries()/endSeries()');
     const first = batch.seriesExemplarFirst[series] as number;
     const count = batch.seriesExemplarCount[series] as number;
-    this.pushSpans(batch.buf, batch.exemplarStart, batch.exemplarEnd, first, first + count);
+    for (let i = first; i < first + count; i++) {
+      this.seriesBody.appendSpan(batch.buf, batch.exemplarStart[i] as number, batch.exemplarEnd[i] as number);
+    }
     return count;
   }
 
@@ -134,7 +180,9 @@ export class WriteRequestEncoder {
     if (!this.inSeries) misuse('addHistograms() outside beginSeries()/endSeries()');
     const first = batch.seriesHistogramFirst[series] as number;
     const count = batch.seriesHistogramCount[series] as number;
-    this.pushSpans(batch.buf, batch.histogramStart, batch.histogramEnd, first, first + count);
+    for (let i = first; i < first + count; i++) {
+      this.seriesBody.appendSpan(batch.buf, batch.histogramStart[i] as number, batch.histogramEnd[i] as number);
+    }
     return count;
   }
 
@@ -143,16 +191,29 @@ export class WriteRequestEncoder {
     if (!this.inSeries) misuse('endSeries() without beginSeries()');
     this.inSeries = false;
     const body = this.seriesBody;
+    const bodyBytes = body.length;
     const out = this.out;
-    out.pushByte(TAG_WRITE_REQUEST_TIMESERIES);
-    out.pushUvarint(body.length);
-    out.pushContentOf(body);
+    out.flush();
+    out.buffer.ensureSpare(1 + uvarintSize(bodyBytes));
+    const target = out.buffer.bytes;
+    let at = out.buffer.length;
+    target[at++] = TAG_WRITE_REQUEST_TIMESERIES;
+    out.buffer.length = writeUvarint(target, at, bodyBytes);
+    const runSource = body.runSource;
+    if (body.buffer.length === 0 && runSource !== undefined) {
+      // The body is one verbatim run (a series rebuilt unchanged, or with only samples dropped
+      // at its end): hand the run to `out` without going through the body buffer.
+      out.appendSpan(runSource, body.runStart, body.runEnd);
+    } else {
+      body.flush();
+      out.buffer.pushBytes(body.buffer.bytes, 0, body.buffer.length);
+    }
   }
 
   /** Appends metadata entry `index` of `batch` exactly as it arrived. */
   copyMetadata(batch: WireBatch, index: number): void {
     if (this.inSeries) misuse('copyMetadata() inside beginSeries()/endSeries()');
-    this.out.pushBytes(batch.buf, batch.metadataStart[index] as number, batch.metadataEnd[index] as number);
+    this.out.appendSpan(batch.buf, batch.metadataStart[index] as number, batch.metadataEnd[index] as number);
   }
 
   /**
@@ -161,10 +222,11 @@ export class WriteRequestEncoder {
    */
   finish(): Buffer {
     if (this.inSeries) misuse('finish() inside beginSeries()/endSeries()');
-    return this.out.view();
+    this.out.flush();
+    return this.out.buffer.view();
   }
 
-  /** Number of bytes written so far (for batching decisions without calling finish()). */
+  /** Size of the request built so far, in bytes (for batching decisions without finish()). */
   get lengthBytes(): number {
     return this.out.length;
   }
@@ -182,36 +244,57 @@ export class WriteRequestEncoder {
     // proto3 leaves out empty strings, as Go's encoder does; the decoded label is the same.
     const nameFieldBytes = nameBytes === 0 ? 0 : 1 + uvarintSize(nameBytes) + nameBytes;
     const valueFieldBytes = valueBytes === 0 ? 0 : 1 + uvarintSize(valueBytes) + valueBytes;
+    const labelBytes = nameFieldBytes + valueFieldBytes;
     const body = this.seriesBody;
-    body.pushByte(TAG_TIMESERIES_LABELS);
-    body.pushUvarint(nameFieldBytes + valueFieldBytes);
+    body.flush();
+    const buffer = body.buffer;
+    // One capacity check for the whole field, then plain stores.
+    buffer.ensureSpare(1 + uvarintSize(labelBytes) + labelBytes);
+    const target = buffer.bytes;
+    let at = buffer.length;
+    target[at++] = TAG_TIMESERIES_LABELS;
+    at = writeUvarint(target, at, labelBytes);
     if (nameBytes !== 0) {
-      body.pushByte(TAG_LABEL_NAME);
-      body.pushUvarint(nameBytes);
-      body.pushBytes(nameSrc, nameStart, nameEnd);
+      target[at++] = TAG_LABEL_NAME;
+      at = writeUvarint(target, at, nameBytes);
+      at = copyBytes(target, at, nameSrc, nameStart, nameEnd);
     }
     if (valueBytes !== 0) {
-      body.pushByte(TAG_LABEL_VALUE);
-      body.pushUvarint(valueBytes);
-      body.pushBytes(valueSrc, valueStart, valueEnd);
+      target[at++] = TAG_LABEL_VALUE;
+      at = writeUvarint(target, at, valueBytes);
+      at = copyBytes(target, at, valueSrc, valueStart, valueEnd);
     }
+    buffer.length = at;
   }
+}
 
-  /** Appends spans [first, last) of (starts, ends) from `src` to the series body, merging adjacent ones. */
-  private pushSpans(src: Buffer, starts: Uint32Array, ends: Uint32Array, first: number, last: number): void {
-    if (first === last) return;
-    let runStart = starts[first] as number;
-    let runEnd = ends[first] as number;
-    for (let i = first + 1; i < last; i++) {
-      const start = starts[i] as number;
-      if (start !== runEnd) {
-        this.seriesBody.pushBytes(src, runStart, runEnd);
-        runStart = start;
-      }
-      runEnd = ends[i] as number;
-    }
-    this.seriesBody.pushBytes(src, runStart, runEnd);
+/**
+ * Where the label with these name and value spans starts as a whole field, when `src` holds it in
+ * exactly the form writeLabel writes (`0a L 0a n <name> 12 v <value>`, one-byte lengths, both
+ * strings non-empty); -1 otherwise. The bytes are checked, not assumed, so copying them is always
+ * equivalent to re-encoding.
+ */
+function canonicalLabelFieldStart(src: Uint8Array, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): number {
+  const nameBytes = nameEnd - nameStart;
+  const valueBytes = valueEnd - valueStart;
+  const labelBytes = 4 + nameBytes + valueBytes;
+  const fieldStart = nameStart - 4;
+  if (
+    nameBytes > 0 &&
+    valueBytes > 0 &&
+    labelBytes < 0x80 &&
+    fieldStart >= 0 &&
+    valueStart === nameEnd + 2 &&
+    src[fieldStart] === TAG_TIMESERIES_LABELS &&
+    src[fieldStart + 1] === labelBytes &&
+    src[fieldStart + 2] === TAG_LABEL_NAME &&
+    src[fieldStart + 3] === nameBytes &&
+    src[nameEnd] === TAG_LABEL_VALUE &&
+    src[nameEnd + 1] === valueBytes
+  ) {
+    return fieldStart;
   }
+  return -1;
 }
 
 function misuse(what: string): never {

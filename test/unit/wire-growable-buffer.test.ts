@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GrowableBuffer } from '../../src/wire/growable-buffer.js';
+import { copyBytes, GrowableBuffer } from '../../src/wire/growable-buffer.js';
 
 describe('GrowableBuffer', () => {
   it('appends bytes, varints and spans in order', () => {
@@ -41,12 +41,34 @@ describe('GrowableBuffer', () => {
     expect([...out.view()]).toEqual([7]);
   });
 
-  it('appends the content of another buffer', () => {
-    const a = new GrowableBuffer(0);
-    const b = new GrowableBuffer(0);
-    a.pushByte(1);
-    b.pushBytes(Buffer.from([2, 3, 4]), 0, 3);
-    a.pushContentOf(b);
-    expect([...a.view()]).toEqual([1, 2, 3, 4]);
+  it('lets a writer fill its bytes directly after ensureSpare()', () => {
+    const out = new GrowableBuffer(256);
+    out.pushByte(1);
+    out.ensureSpare(1000);
+    const target = out.bytes;
+    let at = out.length;
+    for (let i = 0; i < 1000; i++) target[at++] = i & 0xff;
+    out.length = at;
+    expect(out.view().length).toBe(1001);
+    expect(out.view()[1000]).toBe(999 & 0xff);
+  });
+});
+
+describe('copyBytes', () => {
+  it.each([0, 1, 32, 33, 500])('copies a span of %d bytes and returns the position after it', (count) => {
+    const source = Buffer.from(Array.from({ length: count + 10 }, (_, i) => i & 0xff));
+    const target = Buffer.alloc(count + 20, 0xee);
+    expect(copyBytes(target, 7, source, 5, 5 + count)).toBe(7 + count);
+    expect(target.subarray(7, 7 + count).equals(source.subarray(5, 5 + count))).toBe(true);
+    expect(target[6]).toBe(0xee);
+    expect(target[7 + count]).toBe(0xee);
+  });
+
+  it('copies from a view into a larger buffer at the right offset', () => {
+    const backing = Buffer.from('0123456789abcdef0123456789abcdef0123456789abcdef');
+    const view = backing.subarray(8);
+    const target = Buffer.alloc(40);
+    copyBytes(target, 0, view, 1, 40);
+    expect(target.toString('latin1', 0, 39)).toBe(backing.toString('latin1', 9, 48));
   });
 });

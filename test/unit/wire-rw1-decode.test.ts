@@ -151,6 +151,8 @@ describe('decoding constructed requests', () => {
     { name: 'value before name decodes the same', body: concat(lenField(2, 'v'), lenField(1, 'n')), expected: { name: 'n', value: 'v' } },
     { name: 'a repeated name keeps the last one', body: concat(lenField(1, 'a'), lenField(1, 'b'), lenField(2, 'v')), expected: { name: 'b', value: 'v' } },
     { name: 'a value of 300 bytes has a two-byte length', body: label('big', 'x'.repeat(300)), expected: { name: 'big', value: 'x'.repeat(300) } },
+    { name: 'a second value after a name-value pair wins', body: concat(label('n', 'v'), lenField(2, 'w')), expected: { name: 'n', value: 'w' } },
+    { name: 'an unknown field after a name-value pair is skipped', body: concat(label('n', 'v'), varintField(9, 1)), expected: { name: 'n', value: 'v' } },
   ])('a label: $name', ({ body, expected }) => {
     const bytes = lenField(1, lenField(1, body));
     expect(decodeView(bytes).timeseries[0]?.labels).toEqual([expected]);
@@ -280,6 +282,8 @@ describe('malformed input', () => {
       bytes: series(concat(lenField(1, label('a', 'b')), [0x0a, 0x63, 0x0a, 0x00])),
       message: /^bad protobuf: TimeSeries\.labels at byte 10: length 99 runs past the end of the message \(2 bytes left\)$/,
     },
+    { name: 'garbage after a label\'s name and value', bytes: series(lenField(1, concat(label('n', 'v'), [0x07]))), message: /^bad protobuf: Label at byte 10: invalid field number 0$/ },
+    { name: 'garbage after a sample\'s value and timestamp', bytes: series(lenField(2, concat(sample(1, 5), [0x0f]))), message: /^bad protobuf: Sample\.value at byte 15: wire type 7 \(invalid 7\) where 1 \(64-bit\) is expected$/ },
     { name: 'a truncated length', bytes: Buffer.from([0x0a, 0xff]), message: /WriteRequest\.timeseries at byte 0: truncated or overlong length/ },
     { name: 'samples as a varint', bytes: series(varintField(2, 1)), message: /TimeSeries\.samples at byte 2: wire type 0/ },
     { name: 'histograms as a 32-bit value', bytes: series(fixed32Field(4, 1)), message: /TimeSeries\.histograms at byte 2: wire type 5/ },

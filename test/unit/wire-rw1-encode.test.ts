@@ -8,7 +8,7 @@ import { WireBatch } from '../../src/model/batch.js';
 import { decodeWriteRequest } from '../../src/wire/rw1-decode.js';
 import { WriteRequestEncoder } from '../../src/wire/rw1-encode.js';
 import { doubleBits, doubleFromBits, reference, type RefWriteRequestInput } from '../support/reference-codec.js';
-import { concat, decodeView, label, lenField, referenceView, sample, varintField } from './wire-helpers.js';
+import { concat, decodeView, label, lenField, readCaptureProtobuf, referenceView, sample, varintField } from './wire-helpers.js';
 
 const STALE_MARKER = 0x7ff0000000000002n;
 
@@ -192,8 +192,94 @@ describe('WriteRequestEncoder', () => {
     encoder.reset();
     encoder.copySeries(batch, 1);
     expect(encoder.lengthBytes).toBe((batch.seriesEnd[1] ?? 0) - (batch.seriesStart[1] ?? 0));
-    expect(firstView.equals(firstCopy)).toBe(false);
     expect(reference.decode(encoder.finish()).timeseries).toHaveLength(1);
+    expect(firstView.equals(firstCopy)).toBe(false);
+  });
+
+  it('copies any selection of series and metadata, in any order, mixed with rebuilt series', () => {
+    const raw = readCaptureProtobuf('req-001');
+    const batch = decoded(raw);
+    const all = reference.decode(raw).timeseries;
+    const encoder = new WriteRequestEncoder(64);
+    encoder.reset();
+    const plan: { series: number; rebuilt: boolean }[] = [
+      { series: 5, rebuilt: false },
+      { series: 6, rebuilt: false },
+      { series: 7, rebuilt: true },
+      { series: 8, rebuilt: false },
+      { series: 100, rebuilt: false },
+      { series: 3, rebuilt: true },
+      { series: 4, rebuilt: false },
+      { series: 499, rebuilt: false },
+    ];
+    let expectedBytes = 0;
+    for (const { series, rebuilt } of plan) {
+      if (rebuilt) {
+        encoder.beginSeries();
+        const first = batch.seriesLabelFirst[series] ?? 0;
+        for (let l = first; l < first + (batch.seriesLabelCount[series] ?? 0); l++) encoder.addBatchLabel(batch, l);
+        encoder.addSamples(batch, series, Infinity);
+        encoder.endSeries();
+      } else {
+        encoder.copySeries(batch, series);
+      }
+      expectedBytes += (batch.seriesEnd[series] ?? 0) - (batch.seriesStart[series] ?? 0);
+      expect(encoder.lengthBytes).toBe(expectedBytes);
+    }
+    const meta = decoded(readCaptureProtobuf('req-005'));
+    encoder.copyMetadata(meta, 10);
+    encoder.copyMetadata(meta, 11);
+    encoder.copyMetadata(meta, 2);
+    const output = reference.decode(encoder.finish());
+    expect(output.timeseries).toEqual(plan.map(({ series }) => all[series]));
+    const allMetadata = reference.decode(readCaptureProtobuf('req-005')).metadata;
+    expect(output.metadata).toEqual([allMetadata[10], allMetadata[11], allMetadata[2]]);
+  });
+
+  it('re-encodes labels that arrived in another form into the canonical form protobufjs writes', () => {
+    const series = concat(
+      lenField(1, concat(lenField(2, 'v1'), lenField(1, 'b'))), // value before name
+      lenField(1, concat(lenField(1, 'a'), lenField(2, 'x'.repeat(150)))), // two-byte lengths
+      lenField(1, concat(lenField(1, 'c'), varintField(9, 1), lenField(2, 'v3'))), // an unknown field inside
+      lenField(1, concat(lenField(1, 'd'), lenField(2, ''))), // an explicit empty value
+      lenField(2, sample(1, 5)),
+    );
+    const batch = decoded(lenField(1, series));
+    const expected = reference.encode({
+      timeseries: [
+        {
+          labels: [{ name: 'b', value: 'v1' }, { name: 'a', value: 'x'.repeat(150) }, { name: 'c', value: 'v3' }, { name: 'd' }],
+          samples: [{ value: 1, timestamp: 5 }],
+        },
+      ],
+    });
+    expect(rebuild(batch).equals(expected)).toBe(true);
+  });
+
+  it('writes a series with an injected label as protobufjs would encode it, byte for byte', () => {
+    const input = reference.encode(REQUEST);
+    const batch = decoded(input);
+    const encoder = new WriteRequestEncoder();
+    encoder.reset();
+    encoder.beginSeries();
+    encoder.addBatchLabel(batch, 0);
+    encoder.addLabel(Buffer.from('cluster'), Buffer.from('edge-a'));
+    encoder.addBatchLabel(batch, 1);
+    encoder.addBatchLabel(batch, 2);
+    encoder.addSamples(batch, 0, 2000);
+    encoder.addExemplars(batch, 0);
+    encoder.endSeries();
+    const [first] = REQUEST.timeseries ?? [];
+    const expected = reference.encode({
+      timeseries: [
+        {
+          labels: [first?.labels?.[0] ?? {}, { name: 'cluster', value: 'edge-a' }, ...(first?.labels?.slice(1) ?? [])],
+          samples: first?.samples?.slice(0, 2) ?? [],
+          exemplars: first?.exemplars ?? [],
+        },
+      ],
+    });
+    expect(Buffer.from(encoder.finish()).equals(expected)).toBe(true);
   });
 
   it('writes an empty request when given nothing', () => {
