@@ -124,12 +124,14 @@ async function main(): Promise<number> {
   let sampler: RssSampler | undefined;
   // One cleanup, however many paths ask for it (signal, watchdog, the end of main): each waits for it.
   let cleaning: Promise<void> | undefined;
+  // A failed run keeps its directory: the logs are the evidence.
+  let failed = false;
   const cleanup = (): Promise<void> =>
     (cleaning ??= (async () => {
       sampler?.stop();
       if (pool) await pool.destroy().catch(() => undefined);
       for (const p of [...procs].reverse()) await p.stop(5000).catch(() => undefined);
-      if (values.keep) log(`kept ${dir}`);
+      if (values.keep || failed) log(`kept ${dir}`);
       else rmSync(dir, { recursive: true, force: true });
     })());
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -138,6 +140,12 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // Whatever goes wrong (a child's spawn error, a bug here), stop what was started first.
+  process.once('uncaughtException', (err) => {
+    log(`unexpected error: ${err.stack ?? err.message}`);
+    failed = true;
+    void cleanup().finally(() => process.exit(1));
+  });
   // Bounded in time whatever happens: prepare + start + warm-up + run + drain + stop, with room.
   const watchdog = setTimeout(
     () => {
@@ -264,7 +272,8 @@ async function main(): Promise<number> {
 
     // 5. Drain: wait until the sink stops receiving or has everything.
     const acceptedTotal = (warm?.acceptedSamples ?? 0) + timed.acceptedSamples;
-    const needed = acceptedTotal * (sink1.samplesExact ? 1 : 0.995);
+    // An estimated count is within a fraction of a percent; an exact one must match.
+    const needed = acceptedTotal * (sink1.samplesExact ? 1 : 0.98);
     let last = sink1;
     let lastChange = loadEnd;
     let reached = last.samples >= needed;
@@ -277,7 +286,7 @@ async function main(): Promise<number> {
       last = st;
       reached = st.samples >= needed;
       const quiet = Date.now() - lastChange;
-      if (reached && quiet >= 500) break;
+      if (reached && quiet >= 1000) break;
       if (quiet >= 3000) {
         stalled = true;
         break;
@@ -304,7 +313,9 @@ async function main(): Promise<number> {
     }
     const errors = [...failures.values()].reduce((a, b) => a + b, 0);
     const elapsedS = timed.elapsedMs / 1000;
-    const targetCpu = cpu1 - cpu0;
+    const abortedBecause = warm?.abortedBecause ?? timed.abortedBecause ?? abortReason() ?? null;
+    // A dead target's CPU can no longer be read: no figure rather than a wrong one.
+    const targetCpu = abortedBecause === null ? cpu1 - cpu0 : Number.NaN;
     const sinkCpuS = (sink1.cpuUserUs + sink1.cpuSystemUs - sink0.cpuUserUs - sink0.cpuSystemUs) / 1e6;
     const ms = (us: number): number => Math.round(us) / 1000;
     const result: BenchResult = {
@@ -339,7 +350,7 @@ async function main(): Promise<number> {
       targetCpuSeconds: targetCpu,
       targetCpuMicrosPerSample: timed.acceptedSamples > 0 ? (targetCpu * 1e6) / timed.acceptedSamples : Number.NaN,
       targetCpuCores: targetCpu / elapsedS,
-      targetCpuMicrosPerSampleEndToEnd: reached && acceptedTotal > 0 ? ((cpuDrained - cpuWarm0) * 1e6) / acceptedTotal : Number.NaN,
+      targetCpuMicrosPerSampleEndToEnd: reached && abortedBecause === null && acceptedTotal > 0 ? ((cpuDrained - cpuWarm0) * 1e6) / acceptedTotal : Number.NaN,
       peakRssMiB: Math.max(hwm, sampler.max) / MiB,
       rssMiB: { timedStart: rssStart / MiB, timedEnd: rssEnd / MiB, afterDrain: rssDrained / MiB },
       loadgenCpuCores: (load1.user + load1.system) / 1e6 / elapsedS,
@@ -351,7 +362,7 @@ async function main(): Promise<number> {
       errors,
       failures: Object.fromEntries(failures),
       failureExamples: Object.fromEntries(examples),
-      abortedBecause: warm?.abortedBecause ?? timed.abortedBecause ?? null,
+      abortedBecause,
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, loadavgBefore: busy },
     };
     writeFileSync(join(dir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -360,7 +371,7 @@ async function main(): Promise<number> {
     if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else process.stdout.write(`${renderTable(result)}\n`);
 
-    if (result.otherCpuCores > 0.25) {
+    if (abortedBecause === null && result.otherCpuCores > 0.25) {
       log(`note: other processes used ${result.otherCpuCores.toFixed(2)} CPU cores during the timed run; the figures are skewed`);
     }
     const problems: string[] = [];
@@ -371,17 +382,21 @@ async function main(): Promise<number> {
     }
     const missing = `${last.samples} of ${acceptedTotal} accepted samples reached the sink${sink1.samplesExact ? '' : ' (estimated)'}`;
     if (!reached && stalled) problems.push(`only ${missing}, and the sink has received nothing for 3 s: samples lost or stuck`);
-    if (!reached && !stalled) {
+    if (!reached && !stalled && abortedBecause === null) {
       process.stderr.write(
         `\n!!! WARNING: forwarding lags ingest: only ${missing} ${drainTimeoutS} s after the load stopped, still arriving ` +
           `(raise --drain-timeout to see the whole drain)\n\n`,
       );
     }
     if (problems.length > 0) {
+      failed = true;
       process.stderr.write(`\n!!!!!!!! BENCH FAILED !!!!!!!!\n${problems.map((p) => `!!! ${p}`).join('\n')}\n\n`);
       return 1;
     }
     return 0;
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
     await cleanup();
     clearTimeout(watchdog);

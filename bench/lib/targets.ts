@@ -3,7 +3,7 @@
  * vmagent), all on 127.0.0.1, with logs in the working directory. Every start returns a Proc from
  * scripts/lib/procs so the caller stops exactly what was started, by PID.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type Proc, startProc, waitForHttp } from '../../scripts/lib/procs.js';
@@ -129,6 +129,11 @@ export interface VmagentOptions {
 }
 
 export async function startVmagent(o: VmagentOptions): Promise<Target> {
+  try {
+    accessSync(o.binary, constants.X_OK);
+  } catch {
+    throw new Error(`vmagent not found or not executable at ${o.binary} (install it, or pass --vmagent PATH)`);
+  }
   const args = [
     `-httpListenAddr=127.0.0.1:${o.port}`,
     `-remoteWrite.url=http://127.0.0.1:${o.sinkPort}/api/v1/write`,

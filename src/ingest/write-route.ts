@@ -11,6 +11,7 @@ import type { WriteQueue } from '../queue/queue.js';
 import { bodyTooLarge, checkDeclaredLength, checkMediaType } from './admit.js';
 
 export const WRITE_PATH = '/api/v1/write';
+const EMPTY_BODY = Buffer.alloc(0);
 
 export interface WriteRouteDeps {
   readonly metrics: Metrics;
@@ -70,11 +71,8 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
     },
     handler: async (request, reply) => {
       const principal = request.principal as Principal;
-      const body = request.body;
-      if (!Buffer.isBuffer(body)) {
-        // No body at all: an empty WriteRequest, as Prometheus' receiver answers it.
-        return reply.code(204).send();
-      }
+      // No body at all is not snappy: 400 bad_snappy, as Prometheus' own receiver answers.
+      const body = Buffer.isBuffer(request.body) ? request.body : EMPTY_BODY;
       const result = deps.pipeline().process(principal, body, deps.now());
       if (result.items.length > 0) await deps.queue.append(result.items);
       countAccepted(deps.metrics, principal, result, deps.now());

@@ -301,6 +301,7 @@ describe('write path with the default backend', () => {
   it.each([
     ['raw protobuf without snappy', () => reference.encode({ timeseries: [series({ __name__: 'x' }, [[1, 1]])] }), 'bad_snappy'],
     ['a snappy header declaring more than max_decoded_bytes', () => Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]), 'decoded_too_large'],
+    ['an empty body', () => Buffer.alloc(0), 'bad_snappy'],
     ['valid snappy of broken protobuf', () => Buffer.from(compress(Buffer.from([0x0a, 0x50, 0x01]))), 'bad_protobuf'],
   ])('answers 400 to %s', async (_name, make, reason) => {
     const res = await push(env.url, make());
