@@ -60,7 +60,7 @@ export interface WriteResult {
 const SCRATCH_LABELS_KEPT = 1 << 18;
 const SCRATCH_SAMPLES_KEPT = 1 << 17;
 
-const enum SeriesFate {
+enum SeriesFate {
   Reject = 0,
   Verbatim = 1,
   Rewrite = 2,

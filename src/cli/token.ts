@@ -9,7 +9,7 @@
  * through commander (re-coded to 2 by `tributaryExitOverride`); runtime failures throw `CliExit`;
  * config errors propagate as `ConfigError`. main.ts turns each into the process exit code.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { type Command, CommanderError, Option } from 'commander';
 import { generateToken, generateTokenId, hashToken } from '../auth/token.js';
 import { loadConfigFile } from '../config/load.js';
 import { closeDatabase, type Database, DB_FILE_NAME, openDatabase } from '../state/db.js';

@@ -107,7 +107,7 @@ const backendSchema = z
     accepts_native_histograms: z.boolean().default(false),
     /** Parallel senders; each keeps the order of the series routed to it. */
     shards: z.number().int().min(1).max(64).default(4),
-    max_samples_per_send: z.number().int().min(1).default(5000),
+    max_samples_per_send: z.number().int().min(1).default(50_000),
     /** How long a shard waits for more data to fill a batch before sending a partial one. */
     batch_send_deadline: duration.default(0),
     min_backoff: duration.default(50),

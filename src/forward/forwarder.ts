@@ -10,13 +10,19 @@ import type { Counter, Histogram } from 'prom-client';
 import type { BackendConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { QueueItem, WriteQueue } from '../queue/queue.js';
-import { compressBody, decompressBody, declaredSnappyLength } from '../wire/snappy.js';
+import { concatSnappyBlocks, declaredSnappyLength } from '../wire/snappy.js';
 import { Backoff, sleep } from './backoff.js';
 import type { SendOutcome } from './outcome.js';
 import { BackendSender } from './send.js';
 
 /** Most queue items merged into one request (bounds the merge work and the request size when items carry no samples). */
 export const MAX_ITEMS_PER_SEND = 256;
+
+/**
+ * Merged sends stay below this many decompressed bytes: Prometheus (since 2.50) and client_golang
+ * receivers refuse bodies declaring more than 32 MiB decoded.
+ */
+export const MAX_DECODED_BYTES_PER_SEND = 16 * 1024 * 1024;
 
 /** While retries keep failing, a warning is logged at most this often per shard (the rest go to debug). */
 const RETRY_WARN_INTERVAL_MS = 60_000;
@@ -302,14 +308,22 @@ export class BackendForwarder {
 }
 
 /**
- * The longest prefix of `items` that may go in one request: all of them, except that when the
- * tenant travels in a header every item must belong to the first item's tenant.
+ * The longest prefix of `items` that may go in one request: at most MAX_DECODED_BYTES_PER_SEND
+ * decoded (the first item always goes), and, when the tenant travels in a header, only items of
+ * the first item's tenant.
  */
 export function sendablePrefix(items: readonly QueueItem[], singleTenant: boolean): readonly QueueItem[] {
   const first = items[0];
-  if (!singleTenant || first === undefined) return items;
+  if (first === undefined) return items;
   let end = 1;
-  while (end < items.length && (items[end] as QueueItem).tenant === first.tenant) end++;
+  let decodedBytes = declaredSnappyLength(first.payload);
+  while (end < items.length) {
+    const next = items[end] as QueueItem;
+    if (singleTenant && next.tenant !== first.tenant) break;
+    decodedBytes += declaredSnappyLength(next.payload);
+    if (decodedBytes > MAX_DECODED_BYTES_PER_SEND) break;
+    end++;
+  }
   return end === items.length ? items : items.slice(0, end);
 }
 
@@ -330,10 +344,8 @@ export function buildBatch(items: readonly QueueItem[]): ForwardBatch {
 }
 
 function mergePayloads(items: readonly QueueItem[]): Buffer {
-  const raws: Buffer[] = [];
-  // tributary encoded these payloads itself, so each one's declared length is its own cap.
-  for (const item of items) raws.push(decompressBody(item.payload, Math.max(0, declaredSnappyLength(item.payload))));
-  return compressBody(Buffer.concat(raws));
+  // Merged still compressed: no decompress/compress round trip on the forward path.
+  return concatSnappyBlocks(items.map((item) => item.payload));
 }
 
 function countSamples(items: readonly QueueItem[]): number {

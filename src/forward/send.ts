@@ -105,9 +105,9 @@ function buildFixedHeaders(backend: BackendConfig, userAgent: string, readSecret
   headers['user-agent'] = userAgent;
   if (backend.basic_auth !== undefined) {
     const password = readSecretFile(backend.basic_auth.password_file);
-    headers['authorization'] = `Basic ${Buffer.from(`${backend.basic_auth.username}:${password}`).toString('base64')}`;
+    headers.authorization = `Basic ${Buffer.from(`${backend.basic_auth.username}:${password}`).toString('base64')}`;
   } else if (backend.bearer_token_file !== undefined) {
-    headers['authorization'] = `Bearer ${readSecretFile(backend.bearer_token_file)}`;
+    headers.authorization = `Bearer ${readSecretFile(backend.bearer_token_file)}`;
   }
   return headers;
 }

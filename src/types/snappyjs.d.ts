@@ -4,3 +4,12 @@ declare module 'snappyjs' {
   /** Compress into snappy block format. */
   export function compress(uncompressed: Uint8Array): Uint8Array;
 }
+
+declare module 'snappyjs/snappy_compressor.js' {
+  export class SnappyCompressor {
+    constructor(uncompressed: Uint8Array);
+    maxCompressedLength(): number;
+    /** Writes the compressed block into `out` (which must hold maxCompressedLength bytes); returns its length. */
+    compressToBuffer(out: Uint8Array): number;
+  }
+}

@@ -260,7 +260,7 @@ function decodeSample(buf: Buffer, start: number, end: number): number {
       pos = cur.pos + 8;
     } else if (tag === TAG_SAMPLE_TIMESTAMP) {
       timestampMs = readVarint64(buf, cur, end);
-      if (timestampMs !== timestampMs) fail('Sample.timestamp', tagStart, 'truncated or overlong varint');
+      if (Number.isNaN(timestampMs)) fail('Sample.timestamp', tagStart, 'truncated or overlong varint');
       pos = cur.pos;
     } else {
       const fieldNumber = tag >>> 3;
@@ -382,7 +382,7 @@ function checkMessage(buf: Buffer, start: number, end: number, shape: MessageSha
         if (wireType !== WIRE_VARINT) failWireType(`${shape.name}.${rule.name}`, tagStart, tag, WIRE_VARINT);
         if (fieldNumber === shape.timestampField) {
           timestampMs = readVarint64(buf, cur, end);
-          if (timestampMs !== timestampMs) fail(`${shape.name}.${rule.name}`, tagStart, 'truncated or overlong varint');
+          if (Number.isNaN(timestampMs)) fail(`${shape.name}.${rule.name}`, tagStart, 'truncated or overlong varint');
           pos = cur.pos;
         } else {
           pos = skipVarint(buf, cur.pos, end);

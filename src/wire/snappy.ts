@@ -3,7 +3,8 @@
  * is read and checked against the cap before anything is allocated, so a 20-byte body claiming
  * 4 GiB costs nothing.
  */
-import { compress, uncompress } from 'snappyjs';
+import { uncompress } from 'snappyjs';
+import { SnappyCompressor } from 'snappyjs/snappy_compressor.js';
 import { BadPayloadError } from '../errors.js';
 
 /**
@@ -39,8 +40,58 @@ export function decompressBody(body: Buffer, maxDecodedBytes: number): Buffer {
   }
 }
 
-/** Compress an encoded WriteRequest into a new Buffer the caller owns. */
+/** Reused output of the compressor: sized for the worst case, never handed out. */
+let compressScratch = Buffer.allocUnsafe(1 << 20);
+
+/**
+ * Compress an encoded WriteRequest into a new, exactly sized Buffer the caller owns. (snappyjs'
+ * own `compress` returns a view into a worst-case-sized allocation, which would keep about the
+ * uncompressed size alive for every queued batch.)
+ */
 export function compressBody(raw: Uint8Array): Buffer {
-  const out = compress(raw);
-  return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  const compressor = new SnappyCompressor(raw);
+  const worst = compressor.maxCompressedLength();
+  if (compressScratch.length < worst) compressScratch = Buffer.allocUnsafe(Math.max(worst, compressScratch.length * 2));
+  const length = compressor.compressToBuffer(compressScratch);
+  const out = Buffer.allocUnsafeSlow(length);
+  compressScratch.copy(out, 0, 0, length);
+  return out;
+}
+
+function uvarintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+/**
+ * Join snappy blocks into one block whose content is their contents in order, without
+ * decompressing: a block is a length header followed by literal and copy elements whose copy
+ * offsets never reach before the block's own start, so the element streams can be laid end to end
+ * under a header with the summed length. Concatenated WriteRequests are one valid WriteRequest
+ * (all its fields are repeated), so this merges queued batches for one send at the cost of a memcpy.
+ */
+export function concatSnappyBlocks(blocks: readonly Buffer[]): Buffer {
+  let total = 0;
+  let bodyBytes = 0;
+  for (const block of blocks) {
+    const declared = declaredSnappyLength(block);
+    if (declared < 0) throw new Error('concatSnappyBlocks: a block has a corrupt length header');
+    total += declared;
+    bodyBytes += block.length - uvarintSize(declared);
+  }
+  if (total > 0xffffffff) throw new Error(`concatSnappyBlocks: ${total} bytes is more than one snappy block can hold`);
+  const out = Buffer.allocUnsafeSlow(uvarintSize(total) + bodyBytes);
+  let pos = 0;
+  let value = total;
+  while (value >= 0x80) {
+    out[pos++] = (value & 0x7f) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[pos++] = value;
+  for (const block of blocks) pos += block.copy(out, pos, uvarintSize(declaredSnappyLength(block)));
+  return out;
 }

@@ -90,7 +90,7 @@ describe('write route under random input', () => {
   it('answers truncated and bit-flipped real captures with 204 or a known 400', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom(...FIXTURES.map((f, i) => i)),
+        fc.constantFrom(...FIXTURES.map((_f, i) => i)),
         fc.nat(),
         fc.nat(),
         fc.boolean(),

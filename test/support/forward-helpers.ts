@@ -156,7 +156,7 @@ export class HttpSink {
 
   /** The `batch` label of every series stored (2xx only), in arrival order. */
   acceptedBatchLabels(): string[] {
-    return this.accepted().flatMap((r) => decodeWriteRequest(r.body).map((s) => s.labels['batch'] ?? '?'));
+    return this.accepted().flatMap((r) => decodeWriteRequest(r.body).map((s) => s.labels.batch ?? '?'));
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ describe('GrowableBuffer', () => {
     out.pushByte(0x0a);
     out.pushUvarint(300);
     out.pushBytes(Buffer.from('xhelloy'), 1, 6);
-    expect(out.view().toString('hex')).toBe('0aac02' + Buffer.from('hello').toString('hex'));
+    expect(out.view().toString('hex')).toBe(`0aac02${Buffer.from('hello').toString('hex')}`);
     expect(out.length).toBe(8);
   });
 

@@ -289,16 +289,28 @@ describe('WriteRequestEncoder', () => {
   });
 
   const misuse: { name: string; run: (encoder: WriteRequestEncoder, batch: WireBatch) => void }[] = [
-    { name: 'beginSeries() twice', run: (e) => (e.beginSeries(), e.beginSeries()) },
+    { name: 'beginSeries() twice', run: (e) => {
+        e.beginSeries();
+        e.beginSeries();
+      } },
     { name: 'endSeries() without beginSeries()', run: (e) => e.endSeries() },
     { name: 'addLabel() outside a series', run: (e) => e.addLabel(Buffer.from('a'), Buffer.from('b')) },
     { name: 'addBatchLabel() outside a series', run: (e, b) => e.addBatchLabel(b, 0) },
     { name: 'addSamples() outside a series', run: (e, b) => e.addSamples(b, 0, Infinity) },
     { name: 'addExemplars() outside a series', run: (e, b) => e.addExemplars(b, 0) },
     { name: 'addHistograms() outside a series', run: (e, b) => e.addHistograms(b, 0) },
-    { name: 'copySeries() inside a series', run: (e, b) => (e.beginSeries(), e.copySeries(b, 0)) },
-    { name: 'copyMetadata() inside a series', run: (e, b) => (e.beginSeries(), e.copyMetadata(b, 0)) },
-    { name: 'finish() inside a series', run: (e) => (e.beginSeries(), e.finish()) },
+    { name: 'copySeries() inside a series', run: (e, b) => {
+        e.beginSeries();
+        e.copySeries(b, 0);
+      } },
+    { name: 'copyMetadata() inside a series', run: (e, b) => {
+        e.beginSeries();
+        e.copyMetadata(b, 0);
+      } },
+    { name: 'finish() inside a series', run: (e) => {
+        e.beginSeries();
+        e.finish();
+      } },
   ];
 
   it.each(misuse)('refuses $name with an InternalError', ({ run }) => {

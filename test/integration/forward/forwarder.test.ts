@@ -143,7 +143,7 @@ describe('BackendForwarder', () => {
   it('(c2) a rejected merged batch is resent item by item, so only the offending item is dropped', async () => {
     const sink = await startSink({
       respond: ({ body }) =>
-        decodeWriteRequest(body).some((s) => s.labels['batch'] === 'bad') ? { status: 400, body: 'bad series' } : { status: 204 },
+        decodeWriteRequest(body).some((s) => s.labels.batch === 'bad') ? { status: 400, body: 'bad series' } : { status: 204 },
     });
     const h = harness(backendConfig(sink.url));
     await h.queue.append(['one', 'bad', 'two'].map((batch) => makeItem({ backend: 'central', batch })));
@@ -202,9 +202,9 @@ describe('BackendForwarder', () => {
         authorization: 'Bearer s3cret-token',
         'x-scope-orgid': 'team-a',
       });
-      expect(decodeWriteRequest(first!.body).map((s) => s.labels['batch'])).toEqual(['a1', 'a2']);
+      expect(decodeWriteRequest(first!.body).map((s) => s.labels.batch)).toEqual(['a1', 'a2']);
       expect(second!.headers['x-scope-orgid']).toBe('team-b');
-      expect(decodeWriteRequest(second!.body).map((s) => s.labels['batch'])).toEqual(['b1']);
+      expect(decodeWriteRequest(second!.body).map((s) => s.labels.batch)).toEqual(['b1']);
       // The secret never reaches the logs.
       expect(JSON.stringify(h.logs)).not.toContain('s3cret');
     });
@@ -234,7 +234,7 @@ describe('BackendForwarder', () => {
     await eventually(queueEmpty(h), 'queue drained');
 
     expect(sink.requests).toHaveLength(2);
-    const series = (i: number): string[] => decodeWriteRequest(sink.requests[i]!.body).map((s) => `${s.labels['batch']}/${s.labels['series']}`);
+    const series = (i: number): string[] => decodeWriteRequest(sink.requests[i]!.body).map((s) => `${s.labels.batch}/${s.labels.series}`);
     expect(series(0)).toEqual(['m0/0', 'm0/1', 'm1/0', 'm1/1', 'm2/0', 'm2/1']);
     expect(series(1)).toEqual(['m3/0', 'm3/1', 'm4/0', 'm4/1']);
 
@@ -345,7 +345,7 @@ describe('BackendForwarder', () => {
     expect(sink.acceptedBatchLabels()).toEqual(['survivor']);
     const bug = logs.find((l) => l.level === 50);
     expect(bug?.msg).toMatch(/^BUG/);
-    expect(JSON.stringify(bug?.['err'])).toContain('injected fault');
+    expect(JSON.stringify(bug?.err)).toContain('injected fault');
   });
 
   it('retries a request that times out (remote_timeout) with code "timeout"', async () => {
