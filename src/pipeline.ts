@@ -15,7 +15,7 @@ import {
   ClusterVerdict,
   lockCluster,
 } from './policy/cluster-lock.js';
-import { checkSeriesLabels, LabelCheckResult, LabelShape, renderSeries, sortedLabelOrder } from './policy/label-checks.js';
+import { checkSeriesLabels, compareBytes, LabelCheckResult, LabelShape, renderSeries, sortedLabelOrder } from './policy/label-checks.js';
 import { RejectionSummary } from './policy/rejections.js';
 import type { QueueItemInput } from './queue/queue.js';
 import { decodeWriteRequest } from './wire/rw1-decode.js';
@@ -391,8 +391,9 @@ export class WritePipeline {
       // Emit the extras that sort before this label; an extra with the same name replaces it.
       let replaced = false;
       while (e < extras.count) {
-        const cmp = buf.compare(extras.names[e] as Buffer, 0, (extras.names[e] as Buffer).length, ns, ne);
-        // Orders the batch label against the extra: < 0 means the batch label comes first.
+        const extra = extras.names[e] as Buffer;
+        const cmp = compareBytes(buf, ns, ne, extra, 0, extra.length);
+        // < 0: the batch label comes first.
         if (cmp < 0) break;
         if (cmp === 0) replaced = true;
         enc.addLabel(extras.names[e] as Buffer, extras.values[e] as Buffer);
