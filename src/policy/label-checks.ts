@@ -55,7 +55,7 @@ function isAscii(buf: Buffer, start: number, end: number): boolean {
 export function compareBytes(a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): number {
   const aLen = aEnd - aStart;
   const bLen = bEnd - bStart;
-  const n = aLen < bLen ? aLen : bLen;
+  const n = Math.min(aLen, bLen);
   for (let i = 0; i < n; i++) {
     const d = (a[aStart + i] as number) - (b[bStart + i] as number);
     if (d !== 0) return d;
