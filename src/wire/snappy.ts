@@ -3,9 +3,9 @@
  * is read and checked against the cap before anything is allocated, so a 20-byte body claiming
  * 4 GiB costs nothing.
  */
-import { uncompress } from 'snappyjs';
 import { SnappyCompressor } from 'snappyjs/snappy_compressor.js';
 import { BadPayloadError } from '../errors.js';
+import { decodedTooLargeError, snappyDecode } from './snappy-decode.js';
 
 /**
  * The length a snappy block declares in its leading varint (at most 32 bits), or -1 when the
@@ -21,23 +21,17 @@ export function declaredSnappyLength(body: Uint8Array): number {
   return -1;
 }
 
-/** Decompress a request body; BadPayloadError on corrupt input or a declared size over the cap. */
+/**
+ * Decompress a request body into a new Buffer the caller owns; BadPayloadError on corrupt or
+ * truncated input ('bad_snappy') or a declared size over the cap ('decoded_too_large').
+ */
 export function decompressBody(body: Buffer, maxDecodedBytes: number): Buffer {
   const declared = declaredSnappyLength(body);
   if (declared < 0) {
     throw new BadPayloadError('bad_snappy', 'body is not snappy block format: its length header is corrupt (is the sender using snappy framed format, or no compression?)');
   }
-  if (declared > maxDecodedBytes) {
-    throw new BadPayloadError(
-      'decoded_too_large',
-      `snappy header declares ${declared} decompressed bytes, over the limit of ${maxDecodedBytes} (server.max_decoded_bytes); lower queue_config.max_samples_per_send on the sender`,
-    );
-  }
-  try {
-    return uncompress(body, maxDecodedBytes) as Buffer;
-  } catch (err) {
-    throw new BadPayloadError('bad_snappy', `body is not valid snappy block format: ${(err as Error).message}`);
-  }
+  if (declared > maxDecodedBytes) throw decodedTooLargeError(declared, maxDecodedBytes);
+  return snappyDecode(body, maxDecodedBytes);
 }
 
 /** Reused output of the compressor: sized for the worst case, never handed out. */
