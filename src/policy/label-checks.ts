@@ -5,7 +5,7 @@
  * (retried forever) for duplicate names and empty label sets, and keeps labels with empty values
  * only to drop them itself (reference: remote-write-and-relabel-facts.md §4).
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii as isAsciiNative, isUtf8 } from 'node:buffer';
 import type { SeriesRejectReason } from '../errors.js';
 import type { WireBatch } from '../model/batch.js';
 
@@ -31,21 +31,24 @@ export class LabelCheckResult {
   sorted = true;
 }
 
+/** Per byte: 2 = may start a label name ([a-zA-Z_]), 1 = may continue one ([0-9]), 0 = invalid. */
+const NAME_CHAR = new Uint8Array(256);
+for (let c = 0; c < 256; c++) {
+  const letter = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f;
+  NAME_CHAR[c] = letter ? 2 : c >= 0x30 && c <= 0x39 ? 1 : 0;
+}
+
 function isValidLabelNameBytes(buf: Buffer, start: number, end: number): boolean {
-  if (end <= start) return false;
-  let c = buf[start] as number;
-  // [a-zA-Z_]
-  if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f)) return false;
-  for (let i = start + 1; i < end; i++) {
-    c = buf[i] as number;
-    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f)) return false;
-  }
+  if (end <= start || NAME_CHAR[buf[start] as number] !== 2) return false;
+  for (let i = start + 1; i < end; i++) if (NAME_CHAR[buf[i] as number] === 0) return false;
   return true;
 }
 
+/** All bytes below 0x80: one OR over the range, no branch per byte. */
 function isAscii(buf: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if ((buf[i] as number) >= 0x80) return false;
-  return true;
+  let bits = 0;
+  for (let i = start; i < end; i++) bits |= buf[i] as number;
+  return bits < 0x80;
 }
 
 /**
@@ -84,6 +87,17 @@ export function checkSeriesLabels(batch: WireBatch, s: number, clusterLabel: Buf
   out.clusterLabel = -1;
   out.sorted = true;
 
+  // One native scan over the series' whole label block (names, values and their protobuf
+  // framing): when it is all ASCII, every value is valid UTF-8 and the per-value check is skipped.
+  // Labels are recorded in wire order, so the block from the first label's first byte to the last
+  // label's last byte holds every value (a Label may put its value before its name).
+  let allAscii = false;
+  if (count > 0) {
+    const last = first + count - 1;
+    const from = Math.min(batch.nameStart[first] as number, batch.valueStart[first] as number);
+    const to = Math.max(batch.nameEnd[last] as number, batch.valueEnd[last] as number);
+    allAscii = isAsciiNative(buf.subarray(from, to));
+  }
   let nonEmpty = 0;
   let hasName = false;
   for (let k = first; k < first + count; k++) {
@@ -101,7 +115,7 @@ export function checkSeriesLabels(batch: WireBatch, s: number, clusterLabel: Buf
       out.badLabel = k;
       return;
     }
-    if (!isAscii(buf, vs, ve) && !isUtf8(buf.subarray(vs, ve))) {
+    if (!allAscii && !isAscii(buf, vs, ve) && !isUtf8(buf.subarray(vs, ve))) {
       out.reason = 'invalid_utf8';
       out.badLabel = k;
       return;

@@ -80,3 +80,24 @@ describe('cluster lock', () => {
     if (index >= 0) expect(at.value).toBe(index);
   });
 });
+
+describe('label checks on hand-built wire layouts', () => {
+  /** A Label message with its fields in the given order. */
+  function label(fields: Array<[1 | 2, Buffer]>): Buffer {
+    const body = Buffer.concat(fields.map(([n, v]) => Buffer.concat([Buffer.from([(n << 3) | 2, v.length]), v])));
+    return Buffer.concat([Buffer.from([0x0a, body.length]), body]);
+  }
+
+  it.each([
+    ['the first label puts its invalid value before its name', [label([[2, Buffer.from([0xc3, 0x28])], [1, Buffer.from('a')]]), label([[1, Buffer.from('__name__')], [2, Buffer.from('up')]])]],
+    ['the last label puts its name after its invalid value', [label([[1, Buffer.from('__name__')], [2, Buffer.from('up')]]), label([[2, Buffer.from([0xff])], [1, Buffer.from('z')]])]],
+  ])('finds invalid UTF-8 when %s', (_name, labels) => {
+    const ts = Buffer.concat(labels);
+    const raw = Buffer.concat([Buffer.from([0x0a, ts.length]), ts]);
+    const batch = new WireBatch();
+    decodeWriteRequest(raw, batch);
+    const out = new LabelCheckResult();
+    checkSeriesLabels(batch, 0, CLUSTER, out);
+    expect(out.reason).toBe('invalid_utf8');
+  });
+});
