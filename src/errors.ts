@@ -55,7 +55,17 @@ export type SeriesRejectReason = Extract<
 >;
 
 /** Why data was dropped on purpose without refusing the request (counted, never an error). */
-export type DropReason = 'native_histograms_unsupported';
+export type DropReason =
+  /** For one backend: it does not accept native histograms. */
+  | 'native_histograms_unsupported'
+  /** Older than a sample of the same series already accepted: the backend would refuse the whole batch. */
+  | 'out_of_order'
+  /** Same series and timestamp as a sample already accepted (a resend): forwarded once. */
+  | 'duplicate_sample'
+  /** Queued longer than the backend's max_queue_age. */
+  | 'queue_max_age'
+  /** The backend refused it for good (non-retryable 4xx, or a poison batch isolated to this). */
+  | 'backend_rejected';
 
 export abstract class TributaryError extends Error {
   abstract readonly status: number;

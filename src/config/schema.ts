@@ -51,6 +51,19 @@ const clusterLockSchema = z.strictObject({
 const validationSchema = z.strictObject({
   /** Samples more than this ahead of tributary's clock are rejected. */
   future_grace: duration.default(10 * 60_000),
+  /**
+   * Series whose last accepted timestamp is remembered, to drop samples older than it (and exact
+   * duplicates) before they reach a backend that would refuse the whole batch for them.
+   */
+  max_tracked_series: z.number().int().min(1000).default(1_000_000),
+});
+
+const queueSchema = z.strictObject({
+  /**
+   * SQLite `synchronous` for the durable queue: `normal` survives a crash of tributary (kill -9),
+   * `full` also survives power loss and OS crashes, at the cost of an fsync per commit.
+   */
+  synchronous: z.enum(['normal', 'full']).default('normal'),
 });
 
 const tenantSchema = z.strictObject({
@@ -115,6 +128,8 @@ const backendSchema = z
     remote_timeout: duration.default(30_000),
     /** Cap on this backend's queue; at the cap ingest answers 503 with Retry-After. */
     max_queue_bytes: bytes.default(256 * 1024 * 1024),
+    /** Batches older than this are dropped (counted and logged); 0 keeps them until delivered. */
+    max_queue_age: duration.default(0),
   })
   .superRefine((b, ctx) => {
     if (b.basic_auth && b.bearer_token_file) {
@@ -149,6 +164,7 @@ export const configSchema = z
       })
       .default({ missing: 'inject', mismatch: 'reject' }),
     validation: validationSchema.default(validationSchema.parse({})),
+    queue: queueSchema.default(queueSchema.parse({})),
     tenants: z.record(z.string().min(1), tenantSchema).default({}),
     tokens: z.array(tokenSchema).default([]),
     backends: z.array(backendSchema).min(1, 'must list at least one backend'),

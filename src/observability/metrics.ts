@@ -28,6 +28,9 @@ export class Metrics {
   readonly ingestMetadata: Counter<'tenant'>;
   readonly clusterLastPush: Gauge<'tenant' | 'cluster'>;
 
+  /** Samples accepted but not forwarded on purpose: out of order or an exact duplicate of one already accepted. */
+  readonly ingestDroppedSamples: Counter<'tenant' | 'reason'>;
+
   // ---- routing ----
   /** Data left out on purpose for one backend (e.g. native histograms it cannot take). */
   readonly droppedSamples: Counter<'backend' | 'reason'>;
@@ -39,6 +42,10 @@ export class Metrics {
   readonly forwardRequests: Counter<'backend' | 'code'>;
   readonly forwardRetries: Counter<'backend' | 'code'>;
   readonly forwardDuration: Histogram<'backend'>;
+  /** Batches split to isolate what a backend refused (400, 413, or a poison 5xx), by the status that caused it. */
+  readonly forwardSplits: Counter<'backend' | 'code'>;
+  /** Samples dropped from a backend's queue without being delivered, by reason (e.g. max age, backend rejection). */
+  readonly queueDroppedSamples: Counter<'backend' | 'reason'>;
 
   // ---- config ----
   readonly configReloadSuccess: Gauge;
@@ -110,6 +117,12 @@ export class Metrics {
       labelNames: ['tenant', 'cluster'],
       registers: r,
     });
+    this.ingestDroppedSamples = new Counter({
+      name: 'tributary_ingest_dropped_samples_total',
+      help: 'Samples accepted (2xx) but not forwarded on purpose: older than one already accepted for the series (out_of_order), or a resend of one (duplicate_sample).',
+      labelNames: ['tenant', 'reason'],
+      registers: r,
+    });
     this.droppedSamples = new Counter({
       name: 'tributary_route_dropped_samples_total',
       help: 'Samples left out for one backend on purpose (e.g. native histograms the backend does not accept), by reason.',
@@ -139,6 +152,18 @@ export class Metrics {
       help: 'Duration of one send to a backend.',
       labelNames: ['backend'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: r,
+    });
+    this.forwardSplits = new Counter({
+      name: 'tributary_forward_splits_total',
+      help: 'Batches split to isolate data a backend refused (400, 413, or a 5xx that only this batch gets), by status code.',
+      labelNames: ['backend', 'code'],
+      registers: r,
+    });
+    this.queueDroppedSamples = new Counter({
+      name: 'tributary_queue_dropped_samples_total',
+      help: 'Samples removed from a backend queue without delivery, by reason (queue_max_age, backend_rejected).',
+      labelNames: ['backend', 'reason'],
       registers: r,
     });
     this.configReloadSuccess = new Gauge({

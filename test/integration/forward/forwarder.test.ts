@@ -38,6 +38,7 @@ function backendConfig(url: string, overrides: Partial<BackendConfig> = {}): Bac
     min_backoff: 5,
     max_backoff: 40,
     remote_timeout: 2000,
+    max_queue_age: 0,
     max_queue_bytes: 1 << 20,
     ...overrides,
   };
