@@ -63,9 +63,7 @@ export type DropReason =
   /** Same series and timestamp as a sample already accepted (a resend): forwarded once. */
   | 'duplicate_sample'
   /** Queued longer than the backend's max_queue_age. */
-  | 'queue_max_age'
-  /** The backend refused it for good (non-retryable 4xx, or a poison batch isolated to this). */
-  | 'backend_rejected';
+  | 'queue_max_age';
 
 export abstract class TributaryError extends Error {
   abstract readonly status: number;

@@ -44,7 +44,7 @@ export class Metrics {
   readonly forwardDuration: Histogram<'backend'>;
   /** Batches split to isolate what a backend refused (400, 413, or a poison 5xx), by the status that caused it. */
   readonly forwardSplits: Counter<'backend' | 'code'>;
-  /** Samples dropped from a backend's queue without being delivered, by reason (e.g. max age, backend rejection). */
+  /** Samples dropped from a backend's queue without being delivered (max_queue_age). Backend refusals count in forwardSamples{result="rejected"}. */
   readonly queueDroppedSamples: Counter<'backend' | 'reason'>;
 
   // ---- config ----
@@ -162,7 +162,7 @@ export class Metrics {
     });
     this.queueDroppedSamples = new Counter({
       name: 'tributary_queue_dropped_samples_total',
-      help: 'Samples removed from a backend queue without delivery, by reason (queue_max_age, backend_rejected).',
+      help: 'Samples removed from a backend queue without delivery because they waited longer than max_queue_age (reason queue_max_age).',
       labelNames: ['backend', 'reason'],
       registers: r,
     });
