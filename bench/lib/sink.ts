@@ -25,6 +25,8 @@ export interface SinkStats {
   samplesExact: boolean;
   /** Bodies that could not be decoded (they were still answered 204). */
   malformed: number;
+  /** Writes answered 503 during an outage asked for with POST /control/fail. */
+  refused: number;
   firstRequestAtMs: number | null;
   lastRequestAtMs: number | null;
   /** The sink's own CPU time so far, in µs. */
@@ -56,6 +58,7 @@ export function startSink(options: SinkOptions): Promise<RunningSink> {
     decodedSeries: 0,
     decodedSamples: 0,
     malformed: 0,
+    refused: 0,
     firstRequestAtMs: null as number | null,
     lastRequestAtMs: null as number | null,
   };
@@ -71,7 +74,19 @@ export function startSink(options: SinkOptions): Promise<RunningSink> {
     return { ...s, samples, samplesExact: exact, cpuUserUs: cpu.user, cpuSystemUs: cpu.system };
   };
 
+  // An outage on demand (POST /control/fail?ms=N): writes are answered 503 until then.
+  let failUntilMs = 0;
+
   const onWrite = (req: IncomingMessage, res: ServerResponse): void => {
+    if (Date.now() < failUntilMs) {
+      s.refused++;
+      req.resume();
+      req.on('end', () => {
+        res.statusCode = 503;
+        res.end('sink outage (bench)\n');
+      });
+      return;
+    }
     // Chosen at random, not every N-th: a target's senders take turns, so a fixed stride would
     // keep picking the same shard and bias the estimate.
     const decode = decodeEvery === 1 || (decodeEvery > 1 && Math.random() * decodeEvery < 1);
@@ -121,6 +136,12 @@ export function startSink(options: SinkOptions): Promise<RunningSink> {
       return;
     }
     req.resume();
+    if (req.method === 'POST' && path === '/control/fail') {
+      const ms = Number(new URL(req.url ?? '/', 'http://sink').searchParams.get('ms') ?? '0');
+      failUntilMs = Date.now() + (Number.isFinite(ms) ? ms : 0);
+      res.end('ok\n');
+      return;
+    }
     if (req.method === 'GET' && path === '/stats') {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify(stats()));
