@@ -33,6 +33,7 @@ export const REASONS = [
   'unsupported_encoding',
   // 503
   'queue_full',
+  'not_durable',
   'shutting_down',
   // 500
   'internal',
@@ -145,7 +146,7 @@ export class UnsupportedMediaTypeError extends TributaryError {
  */
 export class BackpressureError extends TributaryError {
   readonly status = 503;
-  constructor(reason: 'queue_full' | 'shutting_down', message: string, retryAfterSeconds: number) {
+  constructor(reason: 'queue_full' | 'not_durable' | 'shutting_down', message: string, retryAfterSeconds: number) {
     super(reason, message, retryAfterSeconds);
   }
 }

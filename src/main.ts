@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from './errors.js';
 import { registerCheckConfigCommand } from './cli/check-config.js';
 import { CliExit, EXIT_RUNTIME, EXIT_USAGE } from './cli/exit.js';
+import { registerQueueCommands } from './cli/queue.js';
 import { registerServeCommand } from './cli/serve.js';
 import { registerTokenCommands } from './cli/token.js';
 import { VERSION } from './version.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServeCommand(program);
   registerTokenCommands(program);
+  registerQueueCommands(program);
   registerCheckConfigCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

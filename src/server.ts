@@ -12,7 +12,7 @@ import { loadConfigFile } from './config/load.js';
 import { BackendForwarder } from './forward/forwarder.js';
 import { Metrics } from './observability/metrics.js';
 import { type PipelineSettings, WritePipeline } from './pipeline.js';
-import { MemoryQueue } from './queue/memory-queue.js';
+import { SqliteQueue } from './queue/sqlite-queue.js';
 import { closeDatabase, openDatabase } from './state/db.js';
 import { ConfigError } from './errors.js';
 import { VERSION } from './version.js';
@@ -55,7 +55,7 @@ function splitHostPort(address: string): { host: string; port: number } {
 export async function startServer(configPath: string, logger: Logger, now: () => number = Date.now): Promise<Running> {
   let config = loadConfigFile(configPath);
   const metrics = new Metrics(new Registry(), { defaultMetrics: true });
-  const db = openDatabase(config.data_dir);
+  const db = openDatabase(config.data_dir, { synchronous: config.queue.synchronous });
   let authenticator: Authenticator;
   try {
     authenticator = new Authenticator({ db, configTokens: config.tokens, now });
@@ -63,10 +63,25 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
     closeDatabase(db);
     throw err instanceof ConfigTokenError ? new ConfigError(configPath, err.problems) : err;
   }
-  const queue = new MemoryQueue({
-    backends: config.backends.map((b) => ({ name: b.name, shards: b.shards, maxQueueBytes: b.max_queue_bytes })),
-    now,
-  });
+  let queue: SqliteQueue;
+  try {
+    // The durable queue lives in the same database as the tokens: a 2xx means the batch is committed.
+    queue = new SqliteQueue({
+      db,
+      backends: config.backends.map((b) => ({
+        name: b.name,
+        shards: b.shards,
+        maxQueueBytes: b.max_queue_bytes,
+        maxQueueAgeMs: b.max_queue_age,
+      })),
+      metrics,
+      logger,
+      now,
+    });
+  } catch (err) {
+    closeDatabase(db);
+    throw err;
+  }
   metrics.registerQueueStats({ backends: () => queue.backends(), stats: (b) => queue.stats(b) }, now);
   const userAgent = `tributary/${VERSION}`;
   const forwarders: BackendForwarder[] = [];
@@ -81,6 +96,7 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
     });
   } catch (err) {
     await Promise.all(forwarders.map((f) => f.stop({ drainTimeoutMs: 0 })));
+    await queue.close();
     closeDatabase(db);
     throw err;
   }
@@ -100,7 +116,16 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
     isReady: () => !shuttingDown,
   });
   const { host, port } = splitHostPort(config.server.listen_address);
-  await app.listen({ host, port });
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    // e.g. the address is in use: stop what was started so the data directory is released cleanly.
+    await app.close();
+    await Promise.all(forwarders.map((f) => f.stop({ drainTimeoutMs: 0 })));
+    await queue.close();
+    closeDatabase(db);
+    throw err;
+  }
   const bound = app.server.address();
   const address = typeof bound === 'object' && bound !== null ? `${host}:${bound.port}` : config.server.listen_address;
   metrics.configReloadSuccess.set(1);

@@ -152,7 +152,7 @@ const backendSchema = z
 export const configSchema = z
   .strictObject({
     server: serverSchema.default(serverSchema.parse({})),
-    /** Directory for tributary's SQLite state (tokens, later the durable queue). */
+    /** Directory for tributary's SQLite state: tokens and the durable queue. */
     data_dir: z.string().min(1).default('./data'),
     /** The label that names a series' cluster. */
     cluster_label: labelName.default('cluster'),

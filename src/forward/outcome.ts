@@ -72,3 +72,44 @@ function headerValue(headers: ResponseHeaders, name: string): string | undefined
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
+
+/**
+ * Refusals that say the backend is set up wrong for tributary (credentials, URL, method, content
+ * type; redirects too), not that something in the batch is bad. Every part of a split batch would
+ * get the same answer, so splitting would only multiply requests: the batch is dropped, counted
+ * and logged at error, as Prometheus does with any 4xx, and the fix is in the configuration.
+ */
+const SETUP_REJECTIONS = new Set([401, 403, 404, 405, 407, 415]);
+
+/** A non-retryable answer about the backend's setup rather than the batch's content (see SETUP_REJECTIONS). */
+export function isSetupRejection(status: number): boolean {
+  return status < 400 || status >= 500 || SETUP_REJECTIONS.has(status);
+}
+
+/**
+ * 5xx answers that say the backend (or a proxy in front of it) is unavailable or overloaded: an
+ * outage by definition, whatever the batch holds. They are never taken for a poison batch.
+ */
+const OUTAGE_STATUSES = new Set(['502', '503', '504']);
+
+/**
+ * Whether a retryable outcome may come from the batch's content rather than from an outage: a 5xx
+ * other than 502/503/504 (Prometheus 2.42 answers 500 for some permanent faults). 429, timeouts and
+ * network errors never are.
+ */
+export function isPoisonCandidate(code: string): boolean {
+  return /^5\d\d$/.test(code) && !OUTAGE_STATUSES.has(code);
+}
+
+/**
+ * 500 bodies of Prometheus 2.42 for faults of the data itself, which it will never accept however
+ * often it is sent (reference: remote-write-and-relabel-facts.md §4): duplicate label names and
+ * empty label sets (`...: invalid sample`), native histograms without the feature flag, and samples
+ * older than the out-of-order window.
+ */
+const PERMANENT_500_MESSAGES = /: invalid sample\b|native histograms are disabled|\btoo old sample\b/;
+
+/** A 500 whose message names a fault of the data (see PERMANENT_500_MESSAGES): handled like a 400, not retried. */
+export function isPermanentServerError(code: string, message: string): boolean {
+  return code === '500' && PERMANENT_500_MESSAGES.test(message);
+}

@@ -52,6 +52,40 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'queue: the durable per-backend write queue (one row per queued batch)',
+    up(db) {
+      // One table for every backend, keyed by (backend, shard): a partition is read and acknowledged
+      // in seq order. seq is the rowid and AUTOINCREMENT, so it is never reused, not even after the
+      // table was emptied or its newest rows deleted: seq keeps increasing across restarts, and a
+      // new item can never sort before (or collide with) an acknowledged one.
+      //
+      // bytes is length(payload), stored so that sums never touch the blob. payload comes last, so
+      // a row's small columns sit in its first page and the blob in overflow pages behind them.
+      //
+      // queue_partition serves every hot query as a range of one partition in seq order: peek
+      // (seek, then the rows by rowid), "delete up to seq", and, because it also carries
+      // enqueued_at, bytes, samples and histograms, the sums on acknowledge, the max-age sweep, the
+      // oldest-item age and the counts at open without reading a single row (a covering index).
+      db.exec(`
+        CREATE TABLE queue (
+          seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+          backend     TEXT NOT NULL,
+          shard       INTEGER NOT NULL,
+          enqueued_at INTEGER NOT NULL,
+          bytes       INTEGER NOT NULL,
+          samples     INTEGER NOT NULL,
+          histograms  INTEGER NOT NULL,
+          exemplars   INTEGER NOT NULL,
+          metadata    INTEGER NOT NULL,
+          tenant      TEXT NOT NULL,
+          payload     BLOB NOT NULL
+        ) STRICT;
+        CREATE INDEX queue_partition ON queue (backend, shard, seq, enqueued_at, bytes, samples, histograms);
+      `);
+    },
+  },
 ];
 
 /** The schema version this code produces. */

@@ -6,9 +6,12 @@
 import { once } from 'node:events';
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Counter } from 'prom-client';
 import protobuf from 'protobufjs';
 import { compress, uncompress } from 'snappyjs';
+import type { BackendConfig } from '../../src/config/schema.js';
 import type { QueueItemInput } from '../../src/queue/queue.js';
+import { type RefWriteRequest, reference } from './reference-codec.js';
 
 // ---- reference codec (remote.proto / types.proto, the fields tests need) ----
 
@@ -85,6 +88,75 @@ export function makeItem(options: {
     metadata: 0,
     tenant: options.tenant ?? 'team-a',
   };
+}
+
+/** A queue item holding exactly `series` (in order); `samples` counts their samples. */
+export function seriesItem(options: { backend: string; shard?: number; tenant?: string; series: readonly TestSeries[] }): QueueItemInput {
+  return {
+    backend: options.backend,
+    shard: options.shard ?? 0,
+    payload: encodeWriteRequest(options.series),
+    samples: options.series.reduce((n, s) => n + s.samples.length, 0),
+    histograms: 0,
+    exemplars: 0,
+    metadata: 0,
+    tenant: options.tenant ?? 'team-a',
+  };
+}
+
+/**
+ * `count` series labelled `{__name__="test_metric", batch, series="<i>"}` with `samplesPerSeries`
+ * samples each; `extra(i)` adds labels to series i (e.g. to make one of them bad).
+ */
+export function testSeries(
+  batch: string,
+  count: number,
+  samplesPerSeries = 1,
+  extra: (i: number) => Readonly<Record<string, string>> = () => ({}),
+): TestSeries[] {
+  return Array.from({ length: count }, (_, i) => ({
+    labels: { __name__: 'test_metric', batch, series: String(i), ...extra(i) },
+    samples: Array.from({ length: samplesPerSeries }, (_, j) => [j, 1_700_000_000_000 + j] as const),
+  }));
+}
+
+/** A request body as the reference codec (protobufjs on proto/prompb) reads it. */
+export function referenceDecode(body: Uint8Array): RefWriteRequest {
+  return reference.decode(uncompress(body));
+}
+
+/** A series' labels as a record (reference codec shape). */
+export function labelsOf(series: { labels: ReadonlyArray<{ name: string; value: string }> }): Record<string, string> {
+  return Object.fromEntries(series.labels.map((l) => [l.name, l.value]));
+}
+
+/** A backend as the config schema would give it, with test-friendly timings. */
+export function backendConfig(url: string, overrides: Partial<BackendConfig> = {}): BackendConfig {
+  return {
+    name: 'central',
+    url,
+    headers: {},
+    accepts_native_histograms: false,
+    shards: 1,
+    max_samples_per_send: 1000,
+    batch_send_deadline: 0,
+    min_backoff: 5,
+    max_backoff: 40,
+    remote_timeout: 2000,
+    max_queue_age: 0,
+    max_queue_bytes: 1 << 20,
+    ...overrides,
+  };
+}
+
+/** The value of the child of `metric` whose labels include `labels` (0 when there is none). */
+export async function counterValue(metric: Pick<Counter<string>, 'get'>, labels: Record<string, string>): Promise<number> {
+  const { values } = await metric.get();
+  const found = values.find((v) => {
+    const actual: Readonly<Record<string, string | number | undefined>> = v.labels;
+    return Object.entries(labels).every(([name, value]) => actual[name] === value);
+  });
+  return found?.value ?? 0;
 }
 
 // ---- HTTP sink ----

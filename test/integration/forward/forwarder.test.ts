@@ -8,7 +8,7 @@ import type { BackendConfig } from '../../../src/config/schema.js';
 import { BackendForwarder } from '../../../src/forward/forwarder.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { MemoryQueue } from '../../../src/queue/memory-queue.js';
-import { HttpSink, decodeWriteRequest, eventually, freePort, makeItem } from '../../support/forward-helpers.js';
+import { HttpSink, backendConfig, counterValue, decodeWriteRequest, eventually, freePort, makeItem } from '../../support/forward-helpers.js';
 
 const USER_AGENT = 'tributary/0.0.0-test';
 
@@ -24,24 +24,6 @@ interface Harness {
   logs: LogLine[];
   forwarder: BackendForwarder;
   backend: BackendConfig;
-}
-
-function backendConfig(url: string, overrides: Partial<BackendConfig> = {}): BackendConfig {
-  return {
-    name: 'central',
-    url,
-    headers: {},
-    accepts_native_histograms: false,
-    shards: 1,
-    max_samples_per_send: 1000,
-    batch_send_deadline: 0,
-    min_backoff: 5,
-    max_backoff: 40,
-    remote_timeout: 2000,
-    max_queue_age: 0,
-    max_queue_bytes: 1 << 20,
-    ...overrides,
-  };
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -65,15 +47,6 @@ async function startSink(...args: Parameters<typeof HttpSink.start>): Promise<Ht
   const sink = await HttpSink.start(...args);
   cleanups.push(() => sink.close());
   return sink;
-}
-
-async function counterValue(metric: Metrics['forwardSamples'] | Metrics['forwardRequests'], labels: Record<string, string>): Promise<number> {
-  const { values } = await metric.get();
-  const found = values.find((v) => {
-    const actual: Readonly<Record<string, string | number | undefined>> = v.labels;
-    return Object.entries(labels).every(([name, value]) => actual[name] === value);
-  });
-  return found?.value ?? 0;
 }
 
 function queueEmpty(h: Harness): () => boolean {

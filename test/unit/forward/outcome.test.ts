@@ -4,6 +4,9 @@ import {
   type SendOutcome,
   classifyNetworkError,
   classifyResponse,
+  isPermanentServerError,
+  isPoisonCandidate,
+  isSetupRejection,
   parseRetryAfterMs,
   truncateMessage,
 } from '../../../src/forward/outcome.js';
@@ -85,5 +88,31 @@ describe('truncateMessage', () => {
     const text = 'é'.repeat(1000); // 2000 bytes
     expect(Buffer.byteLength(truncateMessage(text))).toBeLessThanOrEqual(MAX_MESSAGE_BYTES + 2);
     expect(truncateMessage(text).startsWith('éé')).toBe(true);
+  });
+});
+
+describe('what a refusal or a failure says about the batch', () => {
+  it('setup refusals (not split, dropped): 401, 403, 404, 405, 407, 415 and redirects', () => {
+    for (const status of [301, 308, 401, 403, 404, 405, 407, 415]) expect(isSetupRejection(status), String(status)).toBe(true);
+    for (const status of [400, 409, 413, 422]) expect(isSetupRejection(status), String(status)).toBe(false);
+  });
+
+  it('poison candidates: 5xx but 502/503/504; never 429, network or timeout', () => {
+    for (const code of ['500', '501', '507', '599']) expect(isPoisonCandidate(code), code).toBe(true);
+    for (const code of ['502', '503', '504', '429', 'network', 'timeout', '400', '5000']) expect(isPoisonCandidate(code), code).toBe(false);
+  });
+
+  it("recognises Prometheus 2.42's 500 bodies for faults of the data", () => {
+    for (const message of [
+      'label name "a" is not unique: invalid sample',
+      'empty labelset: invalid sample',
+      'native histograms are disabled',
+      'too old sample',
+    ]) {
+      expect(isPermanentServerError('500', message), message).toBe(true);
+      expect(isPermanentServerError('503', message), message).toBe(false);
+    }
+    expect(isPermanentServerError('500', 'context deadline exceeded')).toBe(false);
+    expect(isPermanentServerError('500', 'internal error')).toBe(false);
   });
 });
