@@ -1,11 +1,12 @@
 /**
  * The receive pipeline, written out as a list (DESIGN.md "The pipeline"):
  *
- *   decompress -> decode -> enforce (labels, cluster lock, timestamps) -> route (per backend) -> encode
+ *   decompress -> decode -> enforce (labels, cluster lock, timestamps, high-water mark) -> route (per backend) -> encode
  *
  * Everything here is synchronous and reuses one scratch batch and encoder, so a WritePipeline must
  * be used by one request at a time (Node runs it on one thread; nothing awaits inside `process`).
- * The caller appends the returned queue items and answers the sender.
+ * The caller appends the returned queue items, then commits the result's high-water marks, and
+ * answers the sender.
  */
 import type { Principal } from './auth/principal.js';
 import { WireBatch } from './model/batch.js';
@@ -15,6 +16,7 @@ import {
   ClusterVerdict,
   lockCluster,
 } from './policy/cluster-lock.js';
+import { HighWaterMarks, hashSeriesKey, MarkUpdate, RequestMarks, SeriesKey, tenantSeed } from './policy/high-water-mark.js';
 import { checkSeriesLabels, compareBytes, LabelCheckResult, LabelShape, renderSeries, sortedLabelOrder } from './policy/label-checks.js';
 import { RejectionSummary } from './policy/rejections.js';
 import type { QueueItemInput } from './queue/queue.js';
@@ -36,6 +38,12 @@ export interface PipelineSettings {
   readonly futureGraceMs: number;
   readonly maxDecodedBytes: number;
   readonly backends: readonly RouteTarget[];
+  /**
+   * Series whose last accepted timestamp is remembered (`validation.max_tracked_series`); the
+   * schema's default, 1,000,000, when left out. 0 turns the high-water mark off (every sample not
+   * refused otherwise is forwarded, in whatever order it came: for backends that accept that).
+   */
+  readonly maxTrackedSeries?: number;
   /** The cluster-lock policy of a tenant (defaults merged with its own settings). */
   policyFor(tenant: string): ClusterLockPolicy;
 }
@@ -53,8 +61,21 @@ export interface WriteResult {
   readonly clustersPushed: readonly string[];
   /** Native histogram samples left out per backend (it does not accept them). */
   readonly droppedHistograms: ReadonlyMap<string, number>;
+  /** Samples (floats and histograms) older than one already accepted for their series: not forwarded. */
+  readonly droppedOutOfOrder: number;
+  /** Samples with the same timestamp as one already accepted for their series (a resend): not forwarded twice. */
+  readonly droppedDuplicates: number;
+  /**
+   * The series' new high-water marks. Commit them once `items` are durable (after the queue append
+   * resolved), never before: if the append fails, the sender retries the same samples, and they must
+   * not look like a resend then.
+   */
+  readonly highWaterMarks: MarkUpdate;
   readonly rejections: RejectionSummary;
 }
+
+/** `validation.max_tracked_series` default (src/config/schema.ts). */
+const DEFAULT_MAX_TRACKED_SERIES = 1_000_000;
 
 /** Above these counts a request's scratch memory is released afterwards (typical: 2000 series of ~10 labels). */
 const SCRATCH_LABELS_KEPT = 1 << 18;
@@ -80,12 +101,15 @@ function fnv1a(text: string): number {
 class PrincipalRoute {
   readonly allowed: AllowedClusters;
   readonly tenantBytes: Buffer;
+  /** Seed of the tenant's high-water-mark keys. */
+  readonly keySeed: SeriesKey;
   /** shardOf[backend][clusterIndex] */
   readonly shardOf: readonly Int32Array[];
 
   constructor(principal: Principal, backends: readonly RouteTarget[]) {
     this.allowed = new AllowedClusters(principal.allowedClusters);
     this.tenantBytes = Buffer.from(principal.tenant, 'utf8');
+    this.keySeed = tenantSeed(principal.tenant);
     this.shardOf = backends.map((b) => Int32Array.from(principal.allowedClusters, (c) => fnv1a(c) % b.shards));
   }
 }
@@ -137,11 +161,33 @@ export class WritePipeline {
   #clusterLabelAt = new Int32Array(256);
   #sorted = new Uint8Array(256);
   #keptSamples = new Uint32Array(256);
+  #keptHistograms = new Uint32Array(256);
+  /** The series' high-water mark before it (ms; -Infinity: none): only newer samples are kept. */
+  #afterMs = new Float64Array(256);
   /** Samples after this (ms) are too far in the future; set per request. */
   #maxTimestampMs = 0;
 
-  constructor(settings: PipelineSettings) {
+  // High-water marks: the table outlives requests (and config reloads); the rest is per request.
+  readonly #marks: HighWaterMarks | undefined;
+  readonly #requestMarks: RequestMarks | undefined;
+  readonly #key = new SeriesKey();
+  #keyLo = new Int32Array(256);
+  #keyHi = new Int32Array(256);
+  #droppedOutOfOrder = 0;
+  #droppedDuplicates = 0;
+
+  /**
+   * `previous`: the pipeline this one replaces (config reload). Its high-water marks are taken over
+   * when `maxTrackedSeries` is unchanged; otherwise this pipeline starts with an empty table, which
+   * only means the first sample of each series passes unchecked (the safe side).
+   */
+  constructor(settings: PipelineSettings, previous?: WritePipeline) {
     this.#settings = settings;
+    const maxTracked = settings.maxTrackedSeries ?? DEFAULT_MAX_TRACKED_SERIES;
+    const inherited = previous === undefined ? undefined : previous.#marks;
+    if (maxTracked === 0) this.#marks = undefined;
+    else this.#marks = inherited !== undefined && inherited.maxSeries === maxTracked ? inherited : new HighWaterMarks(maxTracked);
+    this.#requestMarks = this.#marks === undefined ? undefined : new RequestMarks(this.#marks);
     this.#clusterLabel = Buffer.from(settings.clusterLabel);
     this.#exportedClusterLabel = Buffer.from(`exported_${settings.clusterLabel}`);
     this.#tenantLabels = settings.backends.map((b) => (b.tenantLabel === undefined ? undefined : Buffer.from(b.tenantLabel)));
@@ -149,6 +195,11 @@ export class WritePipeline {
 
   get settings(): PipelineSettings {
     return this.#settings;
+  }
+
+  /** The per-series high-water marks (for metrics and tests); undefined when turned off. */
+  get highWaterMarks(): HighWaterMarks | undefined {
+    return this.#marks;
   }
 
   /**
@@ -164,6 +215,12 @@ export class WritePipeline {
     const policy = settings.policyFor(principal.tenant);
     const n = batch.seriesCount;
     this.#ensureCapacity(n);
+    // One view per request: the key hash reads the label bytes four at a time.
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const requestMarks = this.#requestMarks;
+    requestMarks?.reset(n);
+    this.#droppedOutOfOrder = 0;
+    this.#droppedDuplicates = 0;
 
     const rejections = new RejectionSummary();
     const maxTimestampMs = nowMs + settings.futureGraceMs;
@@ -182,6 +239,8 @@ export class WritePipeline {
       const histograms = batch.seriesHistogramCount[s] as number;
       receivedSamples += samples + histograms;
       this.#keptSamples[s] = samples;
+      this.#keptHistograms[s] = histograms;
+      this.#afterMs[s] = Number.NEGATIVE_INFINITY;
 
       checkSeriesLabels(batch, s, this.#clusterLabel, this.#check);
       const check = this.#check;
@@ -223,7 +282,6 @@ export class WritePipeline {
         fate = SeriesFate.Rewrite;
       }
 
-      if (histograms > 0) hasHistograms = true;
       if (fate === SeriesFate.Rewrite) anyRewrite = true;
       this.#fate[s] = fate;
       this.#verdict[s] = verdict;
@@ -231,8 +289,35 @@ export class WritePipeline {
       this.#clusterLabelAt[s] = check.clusterLabel;
       this.#sorted[s] = check.sorted ? 1 : 0;
       clusterSeen[this.#clusterIndex.value] = 1;
-      acceptedSamples += (this.#keptSamples[s] as number) + histograms;
       acceptedExemplars += batch.seriesExemplarCount[s] as number;
+    }
+
+    // ---- high-water marks: samples not newer than what was accepted for their series are dropped
+    // (counted, still 204). Passes of their own, measured faster than inside the loop above: the
+    // keys, then the table's slots for them fetched at once (independent reads overlap their cache
+    // misses), then the lookups and the filtering.
+    const marks = this.#marks;
+    if (marks !== undefined) {
+      const seed = route.keySeed;
+      for (let s = 0; s < n; s++) {
+        if (this.#fate[s] === SeriesFate.Reject) continue;
+        if ((batch.seriesSampleCount[s] as number) + (batch.seriesHistogramCount[s] as number) > 0) this.#hashSeriesKey(s, seed, view);
+      }
+      marks.prefetch(this.#keyLo, n);
+    }
+    for (let s = 0; s < n; s++) {
+      if (this.#fate[s] === SeriesFate.Reject) continue;
+      if (
+        requestMarks !== undefined &&
+        (batch.seriesSampleCount[s] as number) + (batch.seriesHistogramCount[s] as number) > 0 &&
+        this.#applyHighWaterMark(s, requestMarks, maxTimestampMs)
+      ) {
+        this.#fate[s] = SeriesFate.Rewrite;
+        anyRewrite = true;
+      }
+      const keptHistograms = this.#keptHistograms[s] as number;
+      if (keptHistograms > 0) hasHistograms = true;
+      acceptedSamples += (this.#keptSamples[s] as number) + keptHistograms;
     }
 
     // ---- route + encode: one queue item per (backend, shard) that receives data ----
@@ -251,6 +336,9 @@ export class WritePipeline {
       for (const shard of shardsUsed) {
         // Unchanged requests are forwarded as they arrived, still compressed: only count them.
         const counts = this.#encodeShard(n, shard, shardOf, route, tenantLabel, dropHistograms, metadataShard === shard, !unchanged);
+        if (counts.droppedHistograms > 0) {
+          droppedHistograms.set(target.name, (droppedHistograms.get(target.name) ?? 0) + counts.droppedHistograms);
+        }
         if (counts.series === 0 && counts.metadata === 0) continue;
         const payload = unchanged ? body : compressBody(this.#encoder.finish());
         items.push({
@@ -263,9 +351,6 @@ export class WritePipeline {
           metadata: counts.metadata,
           tenant: principal.tenant,
         });
-        if (counts.droppedHistograms > 0) {
-          droppedHistograms.set(target.name, (droppedHistograms.get(target.name) ?? 0) + counts.droppedHistograms);
-        }
       }
     }
 
@@ -281,8 +366,75 @@ export class WritePipeline {
       metadata: batch.metadataCount,
       clustersPushed,
       droppedHistograms,
+      droppedOutOfOrder: this.#droppedOutOfOrder,
+      droppedDuplicates: this.#droppedDuplicates,
+      highWaterMarks: requestMarks === undefined ? MarkUpdate.EMPTY : requestMarks.take(),
       rejections,
     };
+  }
+
+  /** The high-water-mark key of series `s` (tenant + label bytes as they arrived) into #keyLo/#keyHi. */
+  #hashSeriesKey(s: number, seed: SeriesKey, view: DataView): void {
+    const batch = this.#batch;
+    // A series that got here has at least one label (an empty label set is rejected).
+    const firstLabel = batch.seriesLabelFirst[s] as number;
+    const lastLabel = firstLabel + (batch.seriesLabelCount[s] as number) - 1;
+    const from = Math.min(batch.nameStart[firstLabel] as number, batch.valueStart[firstLabel] as number);
+    const to = Math.max(batch.nameEnd[lastLabel] as number, batch.valueEnd[lastLabel] as number);
+    const key = this.#key;
+    hashSeriesKey(view, batch.buf, from, to, seed, key);
+    this.#keyLo[s] = key.lo;
+    this.#keyHi[s] = key.hi;
+  }
+
+  /**
+   * Filter series `s` by its high-water mark: in wire order, float samples and then histograms,
+   * keep each one newer than the mark and raise the mark to it; one not newer is dropped
+   * (`out_of_order` when older, `duplicate_sample` when equal). Samples too far in the future were
+   * counted already and are skipped here, as the encoder skips them. Sets the series' kept counts
+   * and its mark before it; returns whether anything was dropped.
+   */
+  #applyHighWaterMark(s: number, requestMarks: RequestMarks, maxTimestampMs: number): boolean {
+    const batch = this.#batch;
+    const entry = requestMarks.entry(this.#keyLo[s] as number, this.#keyHi[s] as number);
+    const before = requestMarks.mark(entry);
+    this.#afterMs[s] = before;
+
+    let mark = before;
+    let older = 0;
+    let same = 0;
+    let keptSamples = 0;
+    const first = batch.seriesSampleFirst[s] as number;
+    const end = first + (batch.seriesSampleCount[s] as number);
+    const timestamps = batch.sampleTimestampMs;
+    for (let k = first; k < end; k++) {
+      const t = timestamps[k] as number;
+      if (t > maxTimestampMs) continue;
+      if (t > mark) {
+        mark = t;
+        keptSamples++;
+      } else if (t === mark) same++;
+      else older++;
+    }
+    let keptHistograms = 0;
+    const hFirst = batch.seriesHistogramFirst[s] as number;
+    const hEnd = hFirst + (batch.seriesHistogramCount[s] as number);
+    const hTimestamps = batch.histogramTimestampMs;
+    for (let k = hFirst; k < hEnd; k++) {
+      const t = hTimestamps[k] as number;
+      if (t > mark) {
+        mark = t;
+        keptHistograms++;
+      } else if (t === mark) same++;
+      else older++;
+    }
+    this.#keptSamples[s] = keptSamples;
+    this.#keptHistograms[s] = keptHistograms;
+    if (mark > before) requestMarks.setMark(entry, mark);
+    if (older + same === 0) return false;
+    this.#droppedOutOfOrder += older;
+    this.#droppedDuplicates += same;
+    return true;
   }
 
   #routeFor(principal: Principal): PrincipalRoute {
@@ -337,8 +489,12 @@ export class WritePipeline {
       const keptSamples = this.#keptSamples[s] as number;
       const seriesHistograms = batch.seriesHistogramCount[s] as number;
       const seriesExemplars = batch.seriesExemplarCount[s] as number;
-      const keptHistograms = dropHistograms ? 0 : seriesHistograms;
-      dropped += seriesHistograms - keptHistograms;
+      // Histograms the high-water mark kept, and of those what this backend takes.
+      const acceptedHistograms = this.#keptHistograms[s] as number;
+      const keptHistograms = dropHistograms ? 0 : acceptedHistograms;
+      dropped += acceptedHistograms - keptHistograms;
+      // A series left with nothing but exemplars is still sent: exemplars are not subject to the
+      // mark (a backend never refuses a batch for an old or repeated exemplar).
       if (keptSamples + keptHistograms + seriesExemplars === 0) continue;
       series++;
       samples += keptSamples;
@@ -403,9 +559,16 @@ export class WritePipeline {
       enc.addBatchLabel(batch, k);
     }
     for (; e < extras.count; e++) enc.addLabel(extras.names[e] as Buffer, extras.values[e] as Buffer);
-    enc.addSamples(batch, s, this.#maxTimestampMs);
-    enc.addExemplars(batch, s);
-    if (keepHistograms) enc.addHistograms(batch, s);
+    if (this.#marks === undefined) {
+      enc.addSamples(batch, s, this.#maxTimestampMs);
+      enc.addExemplars(batch, s);
+      if (keepHistograms) enc.addHistograms(batch, s);
+    } else {
+      // Exactly what #applyHighWaterMark counted as kept: floats, then histograms, strictly newer.
+      const mark = enc.addIncreasingSamples(batch, s, this.#afterMs[s] as number, this.#maxTimestampMs);
+      enc.addExemplars(batch, s);
+      if (keepHistograms) enc.addIncreasingHistograms(batch, s, mark);
+    }
     enc.endSeries();
   }
 
@@ -430,6 +593,10 @@ export class WritePipeline {
     this.#clusterLabelAt = new Int32Array(size);
     this.#sorted = new Uint8Array(size);
     this.#keptSamples = new Uint32Array(size);
+    this.#keptHistograms = new Uint32Array(size);
+    this.#afterMs = new Float64Array(size);
+    this.#keyLo = new Int32Array(size);
+    this.#keyHi = new Int32Array(size);
   }
 
   // ---- messages (built only for the first rejection of a request) ----

@@ -34,6 +34,7 @@ export function pipelineSettings(config: Config): PipelineSettings {
     clusterLabel: config.cluster_label,
     futureGraceMs: config.validation.future_grace,
     maxDecodedBytes: config.server.max_decoded_bytes,
+    maxTrackedSeries: config.validation.max_tracked_series,
     backends: config.backends.map((b) => ({
       name: b.name,
       shards: b.shards,
@@ -156,7 +157,8 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
           next.server = config.server;
         }
         config = next;
-        pipeline = new WritePipeline(pipelineSettings(config));
+        // The new pipeline takes over the per-series high-water marks (unless their size changed).
+        pipeline = new WritePipeline(pipelineSettings(config), pipeline);
         metrics.configReloadSuccess.set(1);
         metrics.configReloadTimestamp.set(now() / 1000);
         logger.info({ config: configPath }, 'config reloaded');

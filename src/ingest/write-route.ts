@@ -75,6 +75,9 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
       const body = Buffer.isBuffer(request.body) ? request.body : EMPTY_BODY;
       const result = deps.pipeline().process(principal, body, deps.now());
       if (result.items.length > 0) await deps.queue.append(result.items);
+      // Only now is the data accepted. Had the append failed (503), the marks would stay as they
+      // were, and the sender's retry of these samples would not be dropped as a resend.
+      result.highWaterMarks.commit();
       countAccepted(deps.metrics, principal, result, deps.now());
       if (!result.rejections.isEmpty) throw result.rejections.toError(result.seriesTotal);
       return reply.code(204).send();
@@ -100,6 +103,8 @@ function countAccepted(metrics: Metrics, principal: Principal, result: WriteResu
   for (const cluster of result.clustersPushed) metrics.clusterLastPush.labels(tenant, cluster).set(nowMs / 1000);
   const dropReason: DropReason = 'native_histograms_unsupported';
   for (const [backend, n] of result.droppedHistograms) metrics.droppedSamples.labels(backend, dropReason).inc(n);
+  if (result.droppedOutOfOrder > 0) metrics.ingestDroppedSamples.labels(tenant, 'out_of_order' satisfies DropReason).inc(result.droppedOutOfOrder);
+  if (result.droppedDuplicates > 0) metrics.ingestDroppedSamples.labels(tenant, 'duplicate_sample' satisfies DropReason).inc(result.droppedDuplicates);
   const rejections = result.rejections;
   for (const [reason, n] of rejections.samples) metrics.ingestRejectedSamples.labels(tenant, reason).inc(n);
   for (const [reason, n] of rejections.series) metrics.ingestRejectedSeries.labels(tenant, reason).inc(n);

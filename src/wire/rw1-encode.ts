@@ -74,6 +74,7 @@ class SpanWriter {
  * encoder.addBatchLabel(batch, l);         //   labels, in the order they must appear (sorted)
  * encoder.addLabel(nameUtf8, valueUtf8);
  * encoder.addSamples(batch, s, Infinity);  //   then samples, exemplars, histograms
+ *                                          //   (or addIncreasingSamples/-Histograms to filter)
  * encoder.endSeries();
  * encoder.copyMetadata(batch, m);
  * const body = encoder.finish();           // valid until the next reset()
@@ -162,6 +163,51 @@ export class WriteRequestEncoder {
       kept++;
     }
     return kept;
+  }
+
+  /**
+   * Adds, verbatim and in wire order, the samples of series `series` of `batch` that are at most
+   * `maxTimestampMs` and newer than `afterMs` and than every sample added before them from this call:
+   * what is added is strictly increasing in time, whatever order the samples arrived in (a sample
+   * not newer than the one before it is left out). Returns the timestamp of the last sample added,
+   * or `afterMs` when none was. With `afterMs` = -Infinity and ascending input this adds what
+   * addSamples(batch, series, maxTimestampMs) adds.
+   */
+  addIncreasingSamples(batch: WireBatch, series: number, afterMs: number, maxTimestampMs: number): number {
+    if (!this.inSeries) misuse('addIncreasingSamples() outside beginSeries()/endSeries()');
+    const first = batch.seriesSampleFirst[series] as number;
+    const last = first + (batch.seriesSampleCount[series] as number);
+    const timestampsMs = batch.sampleTimestampMs;
+    const src = batch.buf;
+    const body = this.seriesBody;
+    let mark = afterMs;
+    for (let i = first; i < last; i++) {
+      const t = timestampsMs[i] as number;
+      if (t <= mark || t > maxTimestampMs) continue;
+      body.appendSpan(src, batch.sampleStart[i] as number, batch.sampleEnd[i] as number);
+      mark = t;
+    }
+    return mark;
+  }
+
+  /**
+   * addIncreasingSamples for native histograms: adds, verbatim and in wire order, each histogram of
+   * series `series` newer than `afterMs` and than every histogram added before it; returns the
+   * timestamp of the last one added, or `afterMs`.
+   */
+  addIncreasingHistograms(batch: WireBatch, series: number, afterMs: number): number {
+    if (!this.inSeries) misuse('addIncreasingHistograms() outside beginSeries()/endSeries()');
+    const first = batch.seriesHistogramFirst[series] as number;
+    const last = first + (batch.seriesHistogramCount[series] as number);
+    const timestampsMs = batch.histogramTimestampMs;
+    let mark = afterMs;
+    for (let i = first; i < last; i++) {
+      const t = timestampsMs[i] as number;
+      if (t <= mark) continue;
+      this.seriesBody.appendSpan(batch.buf, batch.histogramStart[i] as number, batch.histogramEnd[i] as number);
+      mark = t;
+    }
+    return mark;
   }
 
   /** Adds, verbatim, every exemplar of series `series` of `batch`; returns how many. */
