@@ -124,7 +124,7 @@ const backendSchema = z
     /** How long a shard waits for more data to fill a batch before sending a partial one. */
     batch_send_deadline: duration.default(0),
     min_backoff: duration.default(50),
-    max_backoff: duration.default(5000),
+    max_backoff: duration.default(1000),
     remote_timeout: duration.default(30_000),
     /** Cap on this backend's queue; at the cap ingest answers 503 with Retry-After. */
     max_queue_bytes: bytes.default(256 * 1024 * 1024),

@@ -27,7 +27,7 @@ describe('config', () => {
     expect(b?.shards).toBe(4);
     expect(b?.accepts_native_histograms).toBe(false);
     expect(b?.min_backoff).toBe(50);
-    expect(b?.max_backoff).toBe(5000);
+    expect(b?.max_backoff).toBe(1000);
   });
 
   it.each([
