@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: the ingestion throughput benchmark. Starts a sink backend and the target
  * (tributary, or vmagent for comparison) on 127.0.0.1, pushes pre-encoded realistic remote-write
- * requests at it with fixed concurrency, and reports accepted and forwarded samples/s, latency,
- * the target's CPU per sample and peak memory. Exits non-zero when any request was refused, the
+ * requests at it with fixed concurrency (each send's timestamps patched fresh in the compressed
+ * body, sends sharing a series in order: lib/schedule.ts), and reports accepted and forwarded
+ * samples/s, latency, the target's CPU per sample and peak memory. Exits non-zero when any request was refused, the
  * target died, or accepted samples did not all reach the sink.
  */
 import { randomBytes } from 'node:crypto';
@@ -19,15 +20,17 @@ import { drive, type DriveResult } from './lib/driver.js';
 import { machineBusySeconds, RssSampler, treeCpuSeconds, treeStatusBytes } from './lib/procstat.js';
 import { type BenchResult, renderTable } from './lib/report.js';
 import { prepareRequests } from './lib/requests.js';
+import { SendSchedule } from './lib/schedule.js';
 import { generateSeries } from './lib/series.js';
 import type { SinkStats } from './lib/sink.js';
 import { freePort, startSinkProc, startTributary, startVmagent, type Target, type TargetKind } from './lib/targets.js';
 
 const HELP = `usage: npm run bench -- [options]
 
-  --series N            distinct series (default 10000)
-  --batch N             samples per request (default 2000)
-  --concurrency N       requests in flight (default 8)
+  --series N            distinct series (default 20000: enough for 8 requests in flight without a series in two of them)
+  --batch N             samples per request, one per series (default 2000; at most --series)
+  --concurrency N       senders, one request in flight each (default 8; requests sharing
+                        a series are never in flight together, see bench/README.md)
   --duration S          timed phase, seconds (default 20)
   --warmup S            warm-up before it, seconds (default 3)
   --target T            tributary | vmagent (default tributary)
@@ -36,6 +39,7 @@ const HELP = `usage: npm run bench -- [options]
   --tributary-port N    port for tributary / vmagent (default: a free one)
   --shards N            tributary backend shards (default: tributary's)
   --max-samples-per-send N   tributary backend batch size (default: tributary's)
+  --synchronous normal|full  tributary queue.synchronous (default: tributary's, normal)
   --verify              sink decodes every request: exact forwarded counts (costs sink CPU)
   --seed N              series generator seed
   --drain-timeout S     how long to wait for the sink to catch up (default 15)
@@ -46,6 +50,24 @@ const HELP = `usage: npm run bench -- [options]
 
 const CLUSTER = 'bench-eu-west-1';
 const TENANT = 'bench';
+/**
+ * Fresh timestamps: the scrapes of one cycle through the prepared requests are this far apart (ms),
+ * and each cycle starts at the clock minus LAG_MS, or right after the previous cycle if that is
+ * later. At ~25 cycles/s, a 15 s scrape interval would run hours ahead of the clock within a run.
+ */
+const STEP_MS = 1;
+const LAG_MS = 1000;
+
+/** Sum of `tributary_ingest_dropped_samples_total` (samples not newer than their series' last), or null. */
+function staleDrops(metricsText: string): number | null {
+  let sum: number | null = null;
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith('tributary_ingest_dropped_samples_total')) continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) sum = (sum ?? 0) + v;
+  }
+  return sum;
+}
 
 function log(msg: string): void {
   process.stderr.write(`bench: ${msg}\n`);
@@ -74,7 +96,7 @@ const MiB = 1024 * 1024;
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
-      series: { type: 'string', default: '10000' },
+      series: { type: 'string', default: '20000' },
       batch: { type: 'string', default: '2000' },
       concurrency: { type: 'string', default: '8' },
       duration: { type: 'string', default: '20' },
@@ -84,6 +106,7 @@ async function main(): Promise<number> {
       'tributary-port': { type: 'string' },
       shards: { type: 'string' },
       'max-samples-per-send': { type: 'string' },
+      synchronous: { type: 'string' },
       verify: { type: 'boolean', default: false },
       seed: { type: 'string' },
       'drain-timeout': { type: 'string', default: '15' },
@@ -111,7 +134,11 @@ async function main(): Promise<number> {
   const maxPerSend = values['max-samples-per-send'] === undefined ? undefined : positiveInt('max-samples-per-send', values['max-samples-per-send']);
   const seed = values.seed === undefined ? undefined : positiveInt('seed', values.seed, 0);
   const tenantLabel = values['tenant-label'];
-  const scenario = tenantLabel ? 'tenant-label' : 'default';
+  const synchronous = values.synchronous;
+  if (synchronous !== undefined && synchronous !== 'normal' && synchronous !== 'full') {
+    throw new UsageError(`--synchronous must be normal or full (got ${synchronous})`);
+  }
+  const scenario = `${tenantLabel ? 'tenant-label' : 'default'}${synchronous === 'full' ? ', synchronous full' : ''}`;
   const decodeEvery = values.verify ? 1 : 10;
 
   const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -160,13 +187,28 @@ async function main(): Promise<number> {
     // 1. Data, before anything is timed.
     const t0 = performance.now();
     const series = generateSeries({ count: seriesCount, cluster: CLUSTER, ...(seed === undefined ? {} : { seed }) });
-    const set = prepareRequests({ series, batch });
-    const samplesInSet = set.requests.length * batch;
+    const set = prepareRequests({ series, batch, freshTimestamps: true, intervalMs: STEP_MS, endMs: Date.now() - LAG_MS });
+    const samplesInSet = set.samples;
+    const schedule = new SendSchedule(set, { fresh: true, lagMs: LAG_MS });
     log(
-      `prepared ${set.requests.length} requests x ${batch} samples over ${set.seriesCovered} series in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
+      `prepared ${set.requests.length} requests, ${samplesInSet} samples over ${set.seriesCovered} series in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
         `${(set.compressedBytes / MiB).toFixed(1)} MiB compressed (${(set.compressedBytes / samplesInSet).toFixed(1)} B/sample), ` +
         `${(set.rawBytes / MiB).toFixed(1)} MiB raw (${(set.rawBytes / samplesInSet).toFixed(1)} B/sample)`,
     );
+    const patchBytes = set.requests.reduce((n, r) => n + (r.patch?.offsets.length ?? 0), 0);
+    log(
+      `fresh timestamps: all ${set.requests.length} requests patchable${set.reencoded > 0 ? ` (${set.reencoded} after compressing them again in another series order)` : ''}, ` +
+        `${(patchBytes / set.requests.length).toFixed(0)} timestamp bytes rewritten per send; ${set.scrapes} scrape(s) per cycle, checked on two patched cycles`,
+    );
+    if (batch > seriesCount) log(`note: --batch ${batch} > --series ${seriesCount}: each request carries one sample of every series (${seriesCount} samples)`);
+    if (schedule.maxParallel < concurrency) {
+      log(
+        `note: at most ${schedule.maxParallel} requests can be in flight: ${seriesCount} series fill only ${schedule.maxParallel} requests of ${Math.min(batch, seriesCount)} distinct series, ` +
+          `and sends sharing a series wait for each other (else the target could see a series' samples out of order and drop them). ` +
+          `For ${concurrency} in flight use --series ${concurrency * Math.min(batch, seriesCount)} or more ` +
+          `(${(concurrency + 2) * Math.min(batch, seriesCount)} keeps all ${concurrency} busy: answers come back out of order)`,
+      );
+    }
 
     // 2. Sink and target.
     const sink = await startSinkProc(join(benchDir, 'sink-main.js'), dir, decodeEvery);
@@ -190,6 +232,7 @@ async function main(): Promise<number> {
         tenantLabel: tenantLabel ? 'tenant' : undefined,
         shards,
         maxSamplesPerSend: maxPerSend,
+        synchronous,
       });
     } else {
       tgt = await startVmagent({ binary: vmagentBin, dir, port, sinkPort: sink.port, extraLabel: tenantLabel ? `tenant=${TENANT}` : undefined });
@@ -235,11 +278,10 @@ async function main(): Promise<number> {
         pool,
         path: tgt.writePath,
         headers,
-        requests: set.requests,
+        schedule,
         concurrency,
         durationMs: warmupS * 1000,
         histogram: buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 }),
-        startIndex: 0,
         abortReason,
       });
     }
@@ -256,11 +298,10 @@ async function main(): Promise<number> {
       pool,
       path: tgt.writePath,
       headers,
-      requests: set.requests,
+      schedule,
       concurrency,
       durationMs: durationS * 1000,
       histogram,
-      startIndex: warm?.nextIndex ?? 0,
       abortReason,
     });
     const cpu1 = treeCpuSeconds(pid);
@@ -296,11 +337,14 @@ async function main(): Promise<number> {
     const rssDrained = sampler.sample();
     const hwm = treeStatusBytes(pid, 'VmHWM');
     sampler.stop();
+    let staleDropped: number | null = null;
     try {
       const res = await fetch(`http://127.0.0.1:${tgt.port}${tgt.metricsPath}`, { signal: AbortSignal.timeout(5000) });
-      writeFileSync(join(dir, `${tgt.kind}-metrics.txt`), await res.text());
+      const text = await res.text();
+      writeFileSync(join(dir, `${tgt.kind}-metrics.txt`), text);
+      if (tgt.kind === 'tributary') staleDropped = staleDrops(text) ?? 0;
     } catch {
-      // only a convenience for --keep
+      // a convenience for --keep, and the stale-drop check below (skipped without metrics)
     }
 
     // 6. Report.
@@ -324,6 +368,16 @@ async function main(): Promise<number> {
       series: seriesCount,
       batch,
       concurrency,
+      maxInFlight: Math.min(concurrency, schedule.maxParallel),
+      inFlightMean: timed.busyMs / timed.elapsedMs,
+      gatedSends: timed.gatedSends,
+      freshTimestamps: {
+        requests: set.requests.length,
+        patchedBytesPerSend: schedule.sent > 0 ? schedule.patchedBytes / schedule.sent : 0,
+        reencoded: set.reencoded,
+        maxAheadOfClockMs: schedule.aheadMs,
+      },
+      staleDroppedSamples: staleDropped,
       warmupSeconds: warmupS,
       durationSeconds: elapsedS,
       preparedRequests: set.requests.length,
@@ -381,6 +435,9 @@ async function main(): Promise<number> {
       problems.push(`${errors} of ${(warm?.sentRequests ?? 0) + timed.sentRequests} requests were NOT accepted: ${detail}`);
     }
     const missing = `${last.samples} of ${acceptedTotal} accepted samples reached the sink${sink1.samplesExact ? '' : ' (estimated)'}`;
+    if (staleDropped !== null && staleDropped > 0) {
+      problems.push(`${tgt.kind} dropped ${staleDropped} samples as not newer than their series' last one: the bench sent stale timestamps, so it measured the drop path`);
+    }
     if (!reached && stalled) problems.push(`only ${missing}, and the sink has received nothing for 3 s: samples lost or stuck`);
     if (!reached && !stalled && abortedBecause === null) {
       process.stderr.write(

@@ -1,23 +1,23 @@
 /**
- * The load generator: `concurrency` senders, each with one request in flight, cycling through
- * pre-encoded requests for a fixed time, over an undici Pool with one connection per sender.
- * Latency is recorded per request in µs.
+ * The load generator: `concurrency` senders, each with at most one request in flight, cycling
+ * through pre-encoded requests for a fixed time, over an undici Pool with one connection per
+ * sender. The schedule (schedule.ts) numbers the sends, keeps the sends sharing a series in order
+ * and gives each send fresh timestamps. Latency is recorded per request in µs.
  */
 import type { Histogram } from 'hdr-histogram-js';
 import type { Pool } from 'undici';
-import type { PreparedRequest } from './requests.js';
+import type { SendSchedule } from './schedule.js';
 
 export interface DriveOptions {
   readonly pool: Pool;
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
-  readonly requests: readonly PreparedRequest[];
+  /** Which request to send next, when, and with which timestamps; carries on from one drive to the next. */
+  readonly schedule: SendSchedule;
   readonly concurrency: number;
   readonly durationMs: number;
   /** Latencies of accepted and rejected requests alike, in µs. */
   readonly histogram: Histogram;
-  /** Index into `requests` to start from (so the timed phase continues after the warm-up). */
-  readonly startIndex: number;
   /** Polled between requests: a reason to stop early (the target died), or undefined. */
   readonly abortReason?: () => string | undefined;
 }
@@ -33,15 +33,19 @@ export interface DriveResult {
   readonly failures: ReadonlyMap<string, number>;
   /** The first body (or message) seen per failure kind, cut to 300 characters. */
   readonly failureExamples: ReadonlyMap<string, string>;
-  readonly nextIndex: number;
   readonly abortedBecause: string | undefined;
+  /** Sum of the requests' send-to-answer times: ÷ elapsedMs is the mean number in flight. */
+  readonly busyMs: number;
+  /** Sends that waited for an earlier send sharing a series, and the time they waited. */
+  readonly gatedSends: number;
+  readonly gateWaitMs: number;
 }
 
 export async function drive(options: DriveOptions): Promise<DriveResult> {
-  const { pool, path, headers, requests, histogram } = options;
-  const n = requests.length;
-  if (n === 0) throw new Error('no requests to send');
-  let next = options.startIndex;
+  const { pool, path, headers, schedule, histogram } = options;
+  const gated0 = schedule.gatedSends;
+  const gateWait0 = schedule.gateWaitMs;
+  let busyNs = 0n;
   let sentRequests = 0;
   let sentBytes = 0;
   let acceptedRequests = 0;
@@ -65,8 +69,8 @@ export async function drive(options: DriveOptions): Promise<DriveResult> {
         abortedBecause = reason;
         return;
       }
-      const req = requests[next % n] as PreparedRequest;
-      next++;
+      const slot = await schedule.acquire();
+      const req = slot.request;
       sentRequests++;
       sentBytes += req.body.length;
       const t0 = process.hrtime.bigint();
@@ -81,13 +85,20 @@ export async function drive(options: DriveOptions): Promise<DriveResult> {
           const text = await res.body.text();
           fail(String(res.statusCode), text.trim());
         }
-        histogram.recordValue(Math.max(1, Number((process.hrtime.bigint() - t0) / 1000n)));
+        const ns = process.hrtime.bigint() - t0;
+        busyNs += ns;
+        histogram.recordValue(Math.max(1, Number(ns / 1000n)));
       } catch (err) {
+        busyNs += process.hrtime.bigint() - t0;
         const e = err as NodeJS.ErrnoException;
         fail(`error:${e.code ?? e.name}`, e.message);
+        slot.release();
         // Do not spin on a dead target.
         await new Promise((r) => setTimeout(r, 20));
+        continue;
       }
+      // Answered: the next send of this request (or of one sharing its series) may go.
+      slot.release();
     }
   };
 
@@ -101,7 +112,9 @@ export async function drive(options: DriveOptions): Promise<DriveResult> {
     acceptedBytes,
     failures,
     failureExamples,
-    nextIndex: next % n,
     abortedBecause,
+    busyMs: Number(busyNs) / 1e6,
+    gatedSends: schedule.gatedSends - gated0,
+    gateWaitMs: schedule.gateWaitMs - gateWait0,
   };
 }

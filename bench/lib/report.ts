@@ -8,6 +8,16 @@ export interface BenchResult {
   series: number;
   batch: number;
   concurrency: number;
+  /** The most requests that can be in flight when sends sharing a series wait for each other (schedule.ts). */
+  maxInFlight: number;
+  /** Mean requests in flight during the timed window (sum of latencies ÷ window). */
+  inFlightMean: number;
+  /** Timed-window sends that waited for an earlier send sharing a series. */
+  gatedSends: number;
+  /** Prepared requests whose timestamps are patched fresh before every send, and the bytes written per send. */
+  freshTimestamps: { requests: number; patchedBytesPerSend: number; reencoded: number; maxAheadOfClockMs: number };
+  /** Samples the target counted as dropped for not being newer than the series' last (null: not tributary, or no metrics). */
+  staleDroppedSamples: number | null;
   warmupSeconds: number;
   durationSeconds: number;
   preparedRequests: number;
@@ -61,7 +71,8 @@ export function renderTable(r: BenchResult): string {
     ['scenario', r.scenario],
     ['series', fmt(r.series)],
     ['batch (samples/request)', fmt(r.batch)],
-    ['concurrency', fmt(r.concurrency)],
+    ['concurrency (max by series order)', `${fmt(r.concurrency)} (${fmt(r.maxInFlight)})`],
+    ['requests in flight, mean', fmt(r.inFlightMean, 2)],
     ['duration s (warm-up)', `${fmt(r.durationSeconds, 1)} (${fmt(r.warmupSeconds, 0)})`],
     ['accepted samples/s', fmt(r.acceptedSamplesPerSecond)],
     [`forwarded samples/s (sink${r.forwardedCountExact ? '' : ', est.'})`, fmt(r.forwardedSamplesPerSecond)],
@@ -78,6 +89,7 @@ export function renderTable(r: BenchResult): string {
     ],
     ['bytes/sample sent (raw)', `${fmt(r.compressedBytesPerSample, 1)} (${fmt(r.rawBytesPerSample, 1)})`],
     ['CPU cores: load gen / sink / other', `${fmt(r.loadgenCpuCores, 2)} / ${fmt(r.sinkCpuCores, 2)} / ${fmt(r.otherCpuCores, 2)}`],
+    ['samples dropped as stale by the target', r.staleDroppedSamples === null ? 'n/a' : fmt(r.staleDroppedSamples)],
     ['errors', r.errors === 0 ? '0' : `${fmt(r.errors)} ${JSON.stringify(r.failures)}`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));

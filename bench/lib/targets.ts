@@ -80,6 +80,8 @@ export interface TributaryOptions {
   readonly tenantLabel: string | undefined;
   readonly shards: number | undefined;
   readonly maxSamplesPerSend: number | undefined;
+  /** queue.synchronous (durability level of the SQLite queue), or tributary's default. */
+  readonly synchronous?: 'normal' | 'full' | undefined;
 }
 
 /** The tributary config for a bench run (JSON, which is YAML too). */
@@ -91,6 +93,7 @@ export function tributaryConfig(o: Omit<TributaryOptions, 'mainJs' | 'token'>, t
   return {
     server: { listen_address: `127.0.0.1:${o.port}` },
     data_dir: join(o.dir, 'data'),
+    ...(o.synchronous === undefined ? {} : { queue: { synchronous: o.synchronous } }),
     tokens: [{ tenant: o.tenant, clusters: [o.cluster], token_file: tokenFile }],
     backends: [backend],
   };

@@ -3,7 +3,7 @@ import { uncompress } from 'snappyjs';
 import { describe, expect, it } from 'vitest';
 import { countWriteRequest, snappyDeclaredLength } from '../../../bench/lib/pbcount.js';
 import { parseStatCpuTicks, parseStatusKb } from '../../../bench/lib/procstat.js';
-import { prepareRequests, requestLayout } from '../../../bench/lib/requests.js';
+import { prepareRequests, requestLayout, requestsToCover } from '../../../bench/lib/requests.js';
 import { generateSeries, renderLabels } from '../../../bench/lib/series.js';
 import { reference } from '../../support/reference-codec.js';
 
@@ -49,22 +49,25 @@ describe('bench series generator', () => {
 });
 
 describe('bench request layout', () => {
-  it('puts `batch` samples in each request and advances every series by one scrape per round', () => {
+  it('puts one scrape of consecutive series in each request and advances every series by one scrape per round', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 120 }), fc.integer({ min: 1, max: 12 }), (seriesCount, batch, requests) => {
+      fc.property(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 120 }), fc.integer({ min: 1, max: 40 }), (seriesCount, batch, requests) => {
         const seen = new Map<number, number>();
         for (let i = 0; i < requests; i++) {
-          const layout = requestLayout(i, batch, seriesCount);
-          expect(layout.reduce((n, e) => n + e.scrapes.length, 0)).toBe(batch);
-          expect(new Set(layout.map((e) => e.series)).size).toBe(layout.length);
-          for (const { series, scrapes } of layout) {
-            for (const k of scrapes) {
-              // Scrapes of one series come one after another, across requests too.
-              expect(k).toBe((seen.get(series) ?? -1) + 1);
-              seen.set(series, k);
-            }
+          const { scrape, from, to } = requestLayout(i, batch, seriesCount);
+          expect(from).toBeGreaterThanOrEqual(0);
+          expect(to).toBeLessThanOrEqual(seriesCount);
+          expect(to - from).toBeGreaterThan(0);
+          expect(to - from).toBeLessThanOrEqual(batch);
+          for (let s = from; s < to; s++) {
+            // Scrapes of one series come one after another, across requests.
+            expect(scrape).toBe((seen.get(s) ?? -1) + 1);
+            seen.set(s, scrape);
           }
         }
+        // Every series appears in every complete scrape.
+        const complete = Math.floor(requests / requestsToCover(seriesCount, batch));
+        for (let s = 0; s < seriesCount; s++) expect(seen.get(s) ?? -1).toBeGreaterThanOrEqual(complete - 1);
       }),
     );
   });
@@ -74,9 +77,14 @@ describe('bench pre-encoded requests', () => {
   const series = generateSeries({ count: 1000, cluster: CLUSTER });
   const set = prepareRequests({ series, batch: 300, endMs: 1_700_000_000_000 });
 
-  it('covers every series and decodes as valid RW 1.0 with increasing timestamps per series', () => {
-    expect(set.requests.length).toBe(16);
+  it('covers every series in whole scrapes and decodes as valid RW 1.0 with increasing timestamps per series', () => {
+    // 4 requests per scrape (300, 300, 300, 100 series), 4 scrapes for at least 16 requests.
+    expect(set.requests.map((r) => r.samples)).toEqual([300, 300, 300, 100, 300, 300, 300, 100, 300, 300, 300, 100, 300, 300, 300, 100]);
+    expect(set.samples).toBe(4000);
+    expect(set.scrapes).toBe(4);
     expect(set.seriesCovered).toBe(1000);
+    expect(set.lastTimestampMs).toBe(1_700_000_000_000);
+    expect(set.firstTimestampMs).toBe(1_700_000_000_000 - 3 * 15_000);
     const lastTs = new Map<string, number>();
     for (const req of set.requests) {
       const raw = uncompress(req.body);
@@ -85,20 +93,30 @@ describe('bench pre-encoded requests', () => {
       const decoded = reference.decode(raw);
       expect(decoded.timeseries).toHaveLength(req.series);
       let samples = 0;
-      for (const ts of decoded.timeseries) {
+      for (const [k, ts] of decoded.timeseries.entries()) {
+        expect(renderLabels(ts.labels)).toBe(renderLabels((series[req.seriesFrom + k] as (typeof series)[number]).labels));
         const key = renderLabels(ts.labels);
         for (const s of ts.samples) {
           const t = Number(s.timestamp);
+          expect(t).toBe(set.firstTimestampMs + req.scrape * set.intervalMs);
           expect(t).toBeGreaterThan(lastTs.get(key) ?? 0);
-          expect(t).toBeLessThanOrEqual(1_700_000_000_000);
           lastTs.set(key, t);
           samples++;
         }
       }
-      expect(samples).toBe(300);
-      expect(countWriteRequest(raw)).toEqual({ series: req.series, samples: 300 });
+      expect(samples).toBe(req.samples);
+      expect(countWriteRequest(raw)).toEqual({ series: req.series, samples: req.samples });
     }
     expect(lastTs.size).toBe(1000);
+  });
+
+  it('carries every series once per request when the batch is larger than the series count', () => {
+    const small = prepareRequests({ series: series.slice(0, 50), batch: 300, requests: 3, endMs: 1_700_000_000_000 });
+    expect(small.requests.map((r) => [r.samples, r.scrape, r.seriesFrom, r.seriesTo])).toEqual([
+      [50, 0, 0, 50],
+      [50, 1, 0, 50],
+      [50, 2, 0, 50],
+    ]);
   });
 
   it('stops at the size cap', () => {
