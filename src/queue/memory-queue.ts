@@ -5,6 +5,7 @@
  */
 import { BackpressureError } from '../errors.js';
 import type { PartitionStats, QueueItem, QueueItemInput, WriteQueue } from './queue.js';
+import { waitForWake } from './waiters.js';
 
 /** How long a sender refused with `queue_full` is asked to wait before retrying. */
 export const QUEUE_FULL_RETRY_AFTER_SECONDS = 5;
@@ -148,18 +149,7 @@ export class MemoryQueue implements WriteQueue {
   waitForItems(backend: string, shard: number, signal: AbortSignal): Promise<void> {
     const p = this.partition(backend, shard);
     if (p.length > 0 || this.closed || signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const onAbort = (): void => {
-        p.waiters.delete(wake);
-        resolve();
-      };
-      const wake = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      p.waiters.add(wake);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return waitForWake(p.waiters, signal);
   }
 
   stats(backend: string): PartitionStats {

@@ -36,6 +36,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Database } from '../state/db.js';
 import { QUEUE_FULL_RETRY_AFTER_SECONDS } from './memory-queue.js';
 import type { PartitionStats, QueueItem, QueueItemInput, WriteQueue } from './queue.js';
+import { waitForWake } from './waiters.js';
 
 /** How often items older than max_queue_age are swept (and a failed delete retried). */
 const DEFAULT_SWEEP_INTERVAL_MS = 1000;
@@ -374,18 +375,7 @@ export class SqliteQueue implements WriteQueue {
   waitForItems(backend: string, shard: number, signal: AbortSignal): Promise<void> {
     const p = this.partition(backend, shard);
     if (p.items > 0 || this.closed || signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const onAbort = (): void => {
-        p.waiters.delete(wake);
-        resolve();
-      };
-      const wake = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      p.waiters.add(wake);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return waitForWake(p.waiters, signal);
   }
 
   stats(backend: string): PartitionStats {
