@@ -15,6 +15,7 @@ import type { Config } from '../config/schema.js';
 import { readQueueStatus, type StoredPartitionStatus } from '../queue/sqlite-queue.js';
 import { closeDatabase, type Database, DB_FILE_NAME, openDatabase } from '../state/db.js';
 import { CliExit, EXIT_RUNTIME } from './exit.js';
+import { outputOf } from './output.js';
 import { tributaryExitOverride } from './token.js';
 
 interface StatusOptions {
@@ -245,16 +246,3 @@ function formatTable(header: readonly string[], rows: readonly (readonly string[
   return `${[header, ...rows].map(render).join('\n')}\n`;
 }
 
-interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-/** Write through commander's output configuration, so a test (or main.ts) can capture it. */
-function outputOf(command: Command): Output {
-  const config = command.configureOutput();
-  return {
-    out: (text) => (config.writeOut ? config.writeOut(text) : process.stdout.write(text)),
-    err: (text) => (config.writeErr ? config.writeErr(text) : process.stderr.write(text)),
-  };
-}

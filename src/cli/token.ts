@@ -15,6 +15,7 @@ import { loadConfigFile } from '../config/load.js';
 import { closeDatabase, type Database, DB_FILE_NAME, openDatabase } from '../state/db.js';
 import { type TokenRecord, TokensRepo } from '../state/tokens-repo.js';
 import { CliExit, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from './exit.js';
+import { outputOf } from './output.js';
 
 /**
  * Commander's exit callback for tributary: commander reports its own usage errors (unknown option,
@@ -201,19 +202,6 @@ function usageError(command: Command, message: string): never {
   command.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: 'tributary.usage' });
 }
 
-interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-/** Write through commander's output configuration, so a test (or main.ts) can capture it. */
-function outputOf(command: Command): Output {
-  const config = command.configureOutput();
-  return {
-    out: (text) => (config.writeOut ? config.writeOut(text) : process.stdout.write(text)),
-    err: (text) => (config.writeErr ? config.writeErr(text) : process.stderr.write(text)),
-  };
-}
 
 function toJson(r: TokenRecord): Record<string, unknown> {
   return {
