@@ -3,7 +3,7 @@
  * run many in one process with `app.inject()`. Never calls listen.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { InternalError, TributaryError } from './errors.js';
 import { WRITE_PATH, registerWriteRoute, translateFastifyError, type WriteRouteDeps } from './ingest/write-route.js';
@@ -18,7 +18,8 @@ export interface AppDeps extends WriteRouteDeps {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // One log line per refusal comes from our error handler (throttled); none per request.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxBodyBytes,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

@@ -245,4 +245,3 @@ function formatTable(header: readonly string[], rows: readonly (readonly string[
       .trimEnd();
   return `${[header, ...rows].map(render).join('\n')}\n`;
 }
-
