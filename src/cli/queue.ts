@@ -15,7 +15,7 @@ import type { Config } from '../config/schema.js';
 import { readQueueStatus, type StoredPartitionStatus } from '../queue/sqlite-queue.js';
 import { closeDatabase, type Database, DB_FILE_NAME, openDatabase } from '../state/db.js';
 import { CliExit, EXIT_RUNTIME } from './exit.js';
-import { outputOf } from './output.js';
+import { formatTable, outputOf } from './output.js';
 import { tributaryExitOverride } from './token.js';
 
 interface StatusOptions {
@@ -234,14 +234,4 @@ export function formatBytes(bytes: number): string {
 function percent(part: number, whole: number): string {
   if (whole <= 0) return '-';
   return `${((100 * part) / whole).toFixed(1)}%`;
-}
-
-function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const render = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return `${[header, ...rows].map(render).join('\n')}\n`;
 }

@@ -15,7 +15,7 @@ import { loadConfigFile } from '../config/load.js';
 import { closeDatabase, type Database, DB_FILE_NAME, openDatabase } from '../state/db.js';
 import { type TokenRecord, TokensRepo } from '../state/tokens-repo.js';
 import { CliExit, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from './exit.js';
-import { outputOf } from './output.js';
+import { formatTable, outputOf } from './output.js';
 
 /**
  * Commander's exit callback for tributary: commander reports its own usage errors (unknown option,
@@ -222,14 +222,4 @@ function isoOrNull(ms: number | undefined): string | null {
 /** UTC to the second: enough to tell tokens apart, narrow enough for a terminal. */
 function formatTime(ms: number | undefined): string {
   return ms === undefined ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return `${[header, ...rows].map(line).join('\n')}\n`;
 }

@@ -13,7 +13,7 @@ import { formatAge, formatBytes } from '../../src/cli/queue.js';
 import type { QueueItemInput } from '../../src/queue/queue.js';
 import { SqliteQueue } from '../../src/queue/sqlite-queue.js';
 import { closeDatabase, type Database, openDatabase } from '../../src/state/db.js';
-import { runQueueCli } from '../support/run-queue-cli.js';
+import { runQueueCli } from '../support/run-cli.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { CliExit, EXIT_USAGE } from '../../src/cli/exit.js';
+import { registerQueueCommands } from '../../src/cli/queue.js';
 import { registerTokenCommands, tributaryExitOverride } from '../../src/cli/token.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -14,7 +15,8 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export async function runTokenCli(args: readonly string[]): Promise<CliResult> {
+/** Run `args` against a program with the commands `register` adds. */
+export async function runCli(register: (program: Command) => void, args: readonly string[]): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const program = new Command('tributary')
@@ -27,7 +29,7 @@ export async function runTokenCli(args: readonly string[]): Promise<CliResult> {
       },
     })
     .exitOverride(tributaryExitOverride);
-  registerTokenCommands(program);
+  register(program);
   try {
     await program.parseAsync([...args], { from: 'user' });
     return { code: 0, stdout, stderr };
@@ -38,3 +40,6 @@ export async function runTokenCli(args: readonly string[]): Promise<CliResult> {
     throw err;
   }
 }
+
+export const runTokenCli = (args: readonly string[]): Promise<CliResult> => runCli(registerTokenCommands, args);
+export const runQueueCli = (args: readonly string[]): Promise<CliResult> => runCli(registerQueueCommands, args);
