@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 import { registerCheckConfigCommand } from './cli/check-config.js';
 import { CliExit, EXIT_RUNTIME, EXIT_USAGE } from './cli/exit.js';
 import { registerQueueCommands } from './cli/queue.js';
+import { registerRelabelCommand } from './cli/relabel.js';
 import { registerServeCommand } from './cli/serve.js';
 import { registerTokenCommands } from './cli/token.js';
 import { VERSION } from './version.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerQueueCommands(program);
   registerCheckConfigCommand(program);
+  registerRelabelCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

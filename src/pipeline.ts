@@ -1,7 +1,8 @@
 /**
  * The receive pipeline, written out as a list (DESIGN.md "The pipeline"):
  *
- *   decompress -> decode -> enforce (labels, cluster lock, timestamps, high-water mark) -> route (per backend) -> encode
+ *   decompress -> decode -> enforce (labels, cluster lock, timestamps) -> relabel -> high-water mark
+ *     -> route (per backend: its write_relabel_configs, tenant label) -> encode
  *
  * Everything here is synchronous and reuses one scratch batch and encoder, so a WritePipeline must
  * be used by one request at a time (Node runs it on one thread; nothing awaits inside `process`).
@@ -20,6 +21,7 @@ import { HighWaterMarks, hashSeriesKey, MarkUpdate, RequestMarks, SeriesKey, ten
 import { checkSeriesLabels, compareBytes, LabelCheckResult, LabelShape, renderSeries, sortedLabelOrder } from './policy/label-checks.js';
 import { RejectionSummary } from './policy/rejections.js';
 import type { QueueItemInput } from './queue/queue.js';
+import { NO_RELABELING, RelabelCache, type RelabeledLabels, type RelabelStage, type RelabelStages, type SeriesOutcome, TenantChain } from './relabel/chain.js';
 import { decodeWriteRequest } from './wire/rw1-decode.js';
 import { WriteRequestEncoder } from './wire/rw1-encode.js';
 import { compressBody, decompressBody } from './wire/snappy.js';
@@ -46,6 +48,19 @@ export interface PipelineSettings {
   readonly maxTrackedSeries?: number;
   /** The cluster-lock policy of a tenant (defaults merged with its own settings). */
   policyFor(tenant: string): ClusterLockPolicy;
+  /** Relabel rules by stage (backends in the order of `backends`); none when left out. */
+  readonly relabel?: RelabelStages;
+  /** Series whose relabel outcome is remembered (`relabel_cache_size`); 100,000 when left out. */
+  readonly relabelCacheSize?: number;
+}
+
+/** Series (and their samples) that relabel rules dropped in one request, by stage. */
+export interface RelabelDrop {
+  readonly stage: RelabelStage;
+  /** The backend for the backend stage; "" for the stages every backend shares. */
+  readonly backend: string;
+  readonly series: number;
+  readonly samples: number;
 }
 
 /** What happened to one request; the caller counts it and appends `items`. */
@@ -72,17 +87,26 @@ export interface WriteResult {
    */
   readonly highWaterMarks: MarkUpdate;
   readonly rejections: RejectionSummary;
+  /** Not errors: what the relabel rules dropped on purpose. */
+  readonly relabelDrops: readonly RelabelDrop[];
+  /** Series whose cluster label a relabel rule changed, and tributary put back. */
+  readonly relabelClusterRestored: number;
+  readonly relabelCacheHits: number;
+  readonly relabelCacheMisses: number;
 }
 
 /** `validation.max_tracked_series` default (src/config/schema.ts). */
 const DEFAULT_MAX_TRACKED_SERIES = 1_000_000;
+/** `relabel_cache_size` default (src/config/schema.ts). */
+const DEFAULT_RELABEL_CACHE_SIZE = 100_000;
 
 /** Above these counts a request's scratch memory is released afterwards (typical: 2000 series of ~10 labels). */
 const SCRATCH_LABELS_KEPT = 1 << 18;
 const SCRATCH_SAMPLES_KEPT = 1 << 17;
 
 enum SeriesFate {
-  Reject = 0,
+  /** Rejected, or dropped by a global/tenant relabel rule: not forwarded anywhere. */
+  Out = 0,
   Verbatim = 1,
   Rewrite = 2,
 }
@@ -105,12 +129,16 @@ class PrincipalRoute {
   readonly keySeed: SeriesKey;
   /** shardOf[backend][clusterIndex] */
   readonly shardOf: readonly Int32Array[];
+  readonly chain: TenantChain;
+  readonly tenant: string;
 
-  constructor(principal: Principal, backends: readonly RouteTarget[]) {
+  constructor(principal: Principal, backends: readonly RouteTarget[], chain: TenantChain) {
     this.allowed = new AllowedClusters(principal.allowedClusters);
     this.tenantBytes = Buffer.from(principal.tenant, 'utf8');
     this.keySeed = tenantSeed(principal.tenant);
     this.shardOf = backends.map((b) => Int32Array.from(principal.allowedClusters, (c) => fnv1a(c) % b.shards));
+    this.chain = chain;
+    this.tenant = principal.tenant;
   }
 }
 
@@ -148,6 +176,8 @@ export class WritePipeline {
   readonly #exportedClusterLabel: Buffer;
   readonly #tenantLabels: readonly (Buffer | undefined)[];
   readonly #routes = new WeakMap<Principal, PrincipalRoute>();
+  readonly #relabelStages: RelabelStages;
+  readonly #relabelCache: RelabelCache;
 
   // Scratch state reused from request to request.
   #batch = new WireBatch();
@@ -166,6 +196,13 @@ export class WritePipeline {
   #afterMs = new Float64Array(256);
   /** Samples after this (ms) are too far in the future; set per request. */
   #maxTimestampMs = 0;
+  /** Relabel outcome per series of the request (when the tenant has rules). */
+  #outcomes: (SeriesOutcome | undefined)[] = new Array<SeriesOutcome | undefined>(256).fill(undefined);
+  /** Per backend: 1 when relabeling changed or dropped any series of the request for it. */
+  #relabelTouched: Uint8Array;
+  /** Per backend: series and samples its write_relabel_configs dropped in this request. */
+  #backendDropSeries: Uint32Array;
+  #backendDropSamples: Float64Array;
 
   // High-water marks: the table outlives requests (and config reloads); the rest is per request.
   readonly #marks: HighWaterMarks | undefined;
@@ -191,6 +228,17 @@ export class WritePipeline {
     this.#clusterLabel = Buffer.from(settings.clusterLabel);
     this.#exportedClusterLabel = Buffer.from(`exported_${settings.clusterLabel}`);
     this.#tenantLabels = settings.backends.map((b) => (b.tenantLabel === undefined ? undefined : Buffer.from(b.tenantLabel)));
+    this.#relabelStages = settings.relabel ?? NO_RELABELING;
+    this.#relabelCache = new RelabelCache(settings.relabelCacheSize ?? DEFAULT_RELABEL_CACHE_SIZE);
+    const backendCount = settings.backends.length;
+    this.#relabelTouched = new Uint8Array(backendCount);
+    this.#backendDropSeries = new Uint32Array(backendCount);
+    this.#backendDropSamples = new Float64Array(backendCount);
+  }
+
+  /** Series whose relabel outcome is cached now (for metrics). */
+  get relabelCacheSize(): number {
+    return this.#relabelCache.size;
   }
 
   get settings(): PipelineSettings {
@@ -232,6 +280,15 @@ export class WritePipeline {
     let anyRewrite = false;
     let anyReject = false;
     let hasHistograms = false;
+    const chain = route.chain;
+    const relabelDrops: RelabelDrop[] = [];
+    const sharedDrops = { global: { series: 0, samples: 0 }, tenant: { series: 0, samples: 0 } };
+    let clusterRestored = 0;
+    const cacheHits = this.#relabelCache.hits;
+    const cacheMisses = this.#relabelCache.misses;
+    this.#relabelTouched.fill(0);
+    this.#backendDropSeries.fill(0);
+    this.#backendDropSamples.fill(0);
 
     // ---- enforce: decide each series' fate ----
     for (let s = 0; s < n; s++) {
@@ -289,6 +346,22 @@ export class WritePipeline {
       this.#clusterLabelAt[s] = check.clusterLabel;
       this.#sorted[s] = check.sorted ? 1 : 0;
       clusterSeen[this.#clusterIndex.value] = 1;
+
+      if (chain.active) {
+        const outcome = this.#relabel(s, route, view);
+        this.#outcomes[s] = outcome;
+        if (outcome.clusterRestored > 0) clusterRestored++;
+        if (outcome.droppedAt !== undefined) {
+          // Dropped on purpose by a rule every backend shares: counted, not an error.
+          const drop = sharedDrops[outcome.droppedAt];
+          drop.series++;
+          drop.samples += (this.#keptSamples[s] as number) + histograms;
+          this.#fate[s] = SeriesFate.Out;
+          this.#relabelTouched.fill(1);
+          continue;
+        }
+        for (let b = 0; b < outcome.backends.length; b++) if (outcome.backends[b] !== 'unchanged') this.#relabelTouched[b] = 1;
+      }
       acceptedExemplars += batch.seriesExemplarCount[s] as number;
     }
 
@@ -299,14 +372,15 @@ export class WritePipeline {
     const marks = this.#marks;
     if (marks !== undefined) {
       const seed = route.keySeed;
-      for (let s = 0; s < n; s++) {
-        if (this.#fate[s] === SeriesFate.Reject) continue;
+      // With relabeling, #relabel computed every key already.
+      for (let s = 0; s < n && !chain.active; s++) {
+        if (this.#fate[s] === SeriesFate.Out) continue;
         if ((batch.seriesSampleCount[s] as number) + (batch.seriesHistogramCount[s] as number) > 0) this.#hashSeriesKey(s, seed, view);
       }
       marks.prefetch(this.#keyLo, n);
     }
     for (let s = 0; s < n; s++) {
-      if (this.#fate[s] === SeriesFate.Reject) continue;
+      if (this.#fate[s] === SeriesFate.Out) continue;
       if (
         requestMarks !== undefined &&
         (batch.seriesSampleCount[s] as number) + (batch.seriesHistogramCount[s] as number) > 0 &&
@@ -332,10 +406,11 @@ export class WritePipeline {
       const metadataShard = shardOf[0] as number;
       const shardsUsed = this.#shardsUsed(n, shardOf, metadataShard, batch.metadataCount > 0);
 
-      const unchanged = !anyRewrite && !anyReject && tenantLabel === undefined && !dropHistograms && shardsUsed.length === 1;
+      const unchanged =
+        !anyRewrite && !anyReject && this.#relabelTouched[b] === 0 && tenantLabel === undefined && !dropHistograms && shardsUsed.length === 1;
       for (const shard of shardsUsed) {
         // Unchanged requests are forwarded as they arrived, still compressed: only count them.
-        const counts = this.#encodeShard(n, shard, shardOf, route, tenantLabel, dropHistograms, metadataShard === shard, !unchanged);
+        const counts = this.#encodeShard(n, b, shard, shardOf, route, tenantLabel, dropHistograms, metadataShard === shard, !unchanged);
         if (counts.droppedHistograms > 0) {
           droppedHistograms.set(target.name, (droppedHistograms.get(target.name) ?? 0) + counts.droppedHistograms);
         }
@@ -354,6 +429,17 @@ export class WritePipeline {
       }
     }
 
+    for (const stage of ['global', 'tenant'] as const) {
+      const drop = sharedDrops[stage];
+      if (drop.series > 0) relabelDrops.push({ stage, backend: '', series: drop.series, samples: drop.samples });
+    }
+    for (let b = 0; b < settings.backends.length; b++) {
+      const series = this.#backendDropSeries[b] as number;
+      if (series > 0) relabelDrops.push({ stage: 'backend', backend: (settings.backends[b] as RouteTarget).name, series, samples: this.#backendDropSamples[b] as number });
+    }
+    // Outcomes are shared with the cache: let go of them with the request.
+    if (chain.active) this.#outcomes.fill(undefined, 0, n);
+
     this.#releaseOversizedScratch();
     const clustersPushed: string[] = [];
     for (let i = 0; i < clusterSeen.length; i++) if (clusterSeen[i] === 1) clustersPushed.push(route.allowed.names[i] as string);
@@ -370,7 +456,50 @@ export class WritePipeline {
       droppedDuplicates: this.#droppedDuplicates,
       highWaterMarks: requestMarks === undefined ? MarkUpdate.EMPTY : requestMarks.take(),
       rejections,
+      relabelDrops,
+      relabelClusterRestored: clusterRestored,
+      relabelCacheHits: this.#relabelCache.hits - cacheHits,
+      relabelCacheMisses: this.#relabelCache.misses - cacheMisses,
     };
+  }
+
+  /**
+   * The relabel outcome of series `s`, from the cache when this series (same label bytes, same
+   * tenant, same cluster enforcement) was seen before. The chain's input is the series' labels as
+   * enforced: empty values left out, the cluster label injected or overridden.
+   */
+  #relabel(s: number, route: PrincipalRoute, view: DataView): SeriesOutcome {
+    const batch = this.#batch;
+    const buf = batch.buf;
+    const first = batch.seriesLabelFirst[s] as number;
+    const last = first + (batch.seriesLabelCount[s] as number) - 1;
+    const from = Math.min(batch.nameStart[first] as number, batch.valueStart[first] as number);
+    const to = Math.max(batch.nameEnd[last] as number, batch.valueEnd[last] as number);
+    const verdict = this.#verdict[s] as ClusterVerdict;
+    // The label bytes decide the chain's input, unless the cluster was injected or overridden:
+    // then so does the token's cluster.
+    const cluster = verdict === ClusterVerdict.Pass ? '' : (route.allowed.names[this.#seriesCluster[s] as number] as string);
+    // The high-water-mark key of the series: computed here once, used by both.
+    this.#hashSeriesKey(s, route.keySeed, view);
+    const hash = ((this.#keyHi[s] as number) >>> 11) * 0x1_0000_0000 + ((this.#keyLo[s] as number) >>> 0);
+    const tenant = route.tenant;
+    const cache = this.#relabelCache;
+    const cached = cache.get(hash, buf, from, to, tenant, verdict, cluster);
+    if (cached !== undefined) return cached;
+
+    const input = new Map<string, string>();
+    for (let k = first; k <= last; k++) {
+      const value = buf.toString('utf8', batch.valueStart[k], batch.valueEnd[k]);
+      if (value !== '') input.set(buf.toString('utf8', batch.nameStart[k], batch.nameEnd[k]), value);
+    }
+    if (verdict === ClusterVerdict.Override) {
+      const at = this.#clusterLabelAt[s] as number;
+      input.set(this.#exportedClusterLabel.toString(), buf.toString('utf8', batch.valueStart[at], batch.valueEnd[at]));
+    }
+    if (verdict !== ClusterVerdict.Pass) input.set(this.#settings.clusterLabel, cluster);
+    const outcome = route.chain.run(input);
+    cache.set(hash, buf, from, to, tenant, verdict, cluster, outcome);
+    return outcome;
   }
 
   /** The high-water-mark key of series `s` (tenant + label bytes as they arrived) into #keyLo/#keyHi. */
@@ -440,14 +569,16 @@ export class WritePipeline {
   #routeFor(principal: Principal): PrincipalRoute {
     let route = this.#routes.get(principal);
     if (route === undefined) {
-      route = new PrincipalRoute(principal, this.#settings.backends);
+      const settings = this.#settings;
+      const chain = new TenantChain(this.#relabelStages, principal.tenant, settings.backends.length, settings.clusterLabel);
+      route = new PrincipalRoute(principal, settings.backends, chain);
       this.#routes.set(principal, route);
     }
     return route;
   }
 
   #reject(s: number, reason: Parameters<RejectionSummary['add']>[0], samples: number, rejections: RejectionSummary, describe: () => string): void {
-    this.#fate[s] = SeriesFate.Reject;
+    this.#fate[s] = SeriesFate.Out;
     rejections.add(reason, samples, true, describe);
   }
 
@@ -456,7 +587,7 @@ export class WritePipeline {
     const used: number[] = [];
     if (hasMetadata) used.push(metadataShard);
     for (let s = 0; s < n; s++) {
-      if (this.#fate[s] === SeriesFate.Reject) continue;
+      if (this.#fate[s] === SeriesFate.Out) continue;
       const shard = shardOf[this.#seriesCluster[s] as number] as number;
       if (used.length === 0 || (used[0] !== shard && !used.includes(shard))) used.push(shard);
     }
@@ -466,6 +597,7 @@ export class WritePipeline {
   /** Encode the series of one shard (and the metadata, if it goes there) into the encoder. */
   #encodeShard(
     n: number,
+    backend: number,
     shard: number,
     shardOf: Int32Array,
     route: PrincipalRoute,
@@ -484,7 +616,7 @@ export class WritePipeline {
     let dropped = 0;
     for (let s = 0; s < n; s++) {
       const fate = this.#fate[s] as SeriesFate;
-      if (fate === SeriesFate.Reject) continue;
+      if (fate === SeriesFate.Out) continue;
       if ((shardOf[this.#seriesCluster[s] as number] as number) !== shard) continue;
       const keptSamples = this.#keptSamples[s] as number;
       const seriesHistograms = batch.seriesHistogramCount[s] as number;
@@ -496,11 +628,22 @@ export class WritePipeline {
       // A series left with nothing but exemplars is still sent: exemplars are not subject to the
       // mark (a backend never refuses a batch for an old or repeated exemplar).
       if (keptSamples + keptHistograms + seriesExemplars === 0) continue;
+      // Only a tenant with rules has outcomes: the common path does not look.
+      const relabeled = route.chain.active ? (this.#outcomes[s] as SeriesOutcome).backends[backend] : undefined;
+      if (relabeled === 'dropped') {
+        this.#backendDropSeries[backend] = (this.#backendDropSeries[backend] as number) + 1;
+        this.#backendDropSamples[backend] = (this.#backendDropSamples[backend] as number) + keptSamples + keptHistograms;
+        continue;
+      }
       series++;
       samples += keptSamples;
       histograms += keptHistograms;
       exemplars += seriesExemplars;
       if (!encode) continue;
+      if (relabeled !== undefined && relabeled !== 'unchanged') {
+        this.#writeRelabeledSeries(s, relabeled, route, tenantLabel, keptHistograms > 0);
+        continue;
+      }
       if (fate === SeriesFate.Verbatim && tenantLabel === undefined && keptHistograms === seriesHistograms) {
         enc.copySeries(batch, s);
         continue;
@@ -559,6 +702,33 @@ export class WritePipeline {
       enc.addBatchLabel(batch, k);
     }
     for (; e < extras.count; e++) enc.addLabel(extras.names[e] as Buffer, extras.values[e] as Buffer);
+    this.#addSeriesData(s, keepHistograms);
+    enc.endSeries();
+  }
+
+  /** Emit series `s` with the labels relabeling gave it, plus the tenant label (which rules cannot change). */
+  #writeRelabeledSeries(s: number, labels: RelabeledLabels, route: PrincipalRoute, tenantLabel: Buffer | undefined, keepHistograms: boolean): void {
+    const enc = this.#encoder;
+    const { encoded, starts, names } = labels;
+    enc.beginSeries();
+    if (tenantLabel === undefined) enc.addEncodedLabels(encoded, 0, encoded.length);
+    else {
+      // The tenant label goes in its sorted place, replacing a label of the same name.
+      let at = 0;
+      while (at < names.length && Buffer.compare(names[at] as Buffer, tenantLabel) < 0) at++;
+      enc.addEncodedLabels(encoded, 0, starts[at] as number);
+      enc.addLabel(tenantLabel, route.tenantBytes);
+      const resume = at < names.length && (names[at] as Buffer).equals(tenantLabel) ? at + 1 : at;
+      enc.addEncodedLabels(encoded, starts[resume] as number, encoded.length);
+    }
+    this.#addSeriesData(s, keepHistograms);
+    enc.endSeries();
+  }
+
+  /** The samples, exemplars and (if kept) histograms of series `s` that go out. */
+  #addSeriesData(s: number, keepHistograms: boolean): void {
+    const batch = this.#batch;
+    const enc = this.#encoder;
     if (this.#marks === undefined) {
       enc.addSamples(batch, s, this.#maxTimestampMs);
       enc.addExemplars(batch, s);
@@ -569,7 +739,6 @@ export class WritePipeline {
       enc.addExemplars(batch, s);
       if (keepHistograms) enc.addIncreasingHistograms(batch, s, mark);
     }
-    enc.endSeries();
   }
 
   /**
@@ -597,6 +766,7 @@ export class WritePipeline {
     this.#afterMs = new Float64Array(size);
     this.#keyLo = new Int32Array(size);
     this.#keyHi = new Int32Array(size);
+    this.#outcomes = new Array<SeriesOutcome | undefined>(size).fill(undefined);
   }
 
   // ---- messages (built only for the first rejection of a request) ----

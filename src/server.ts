@@ -7,11 +7,12 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { buildApp } from './app.js';
 import { Authenticator, ConfigTokenError } from './auth/authenticator.js';
-import type { Config } from './config/schema.js';
+import type { BackendConfig, Config } from './config/schema.js';
 import { loadConfigFile } from './config/load.js';
 import { BackendForwarder } from './forward/forwarder.js';
 import { Metrics } from './observability/metrics.js';
 import { type PipelineSettings, WritePipeline } from './pipeline.js';
+import { relabelStages } from './relabel/chain.js';
 import { SqliteQueue } from './queue/sqlite-queue.js';
 import { closeDatabase, openDatabase } from './state/db.js';
 import { ConfigError } from './errors.js';
@@ -45,7 +46,14 @@ export function pipelineSettings(config: Config): PipelineSettings {
       const own = config.tenants[tenant]?.cluster_lock;
       return { missing: own?.missing ?? defaults.missing, mismatch: own?.mismatch ?? defaults.mismatch };
     },
+    relabel: relabelStages(config),
+    relabelCacheSize: config.relabel_cache_size,
   };
+}
+
+/** A backend's settings that only a restart applies (its relabel rules apply on reload). */
+function restartSettings(backends: readonly BackendConfig[]): string {
+  return JSON.stringify(backends.map(({ write_relabel_configs: _, ...rest }) => rest));
 }
 
 function splitHostPort(address: string): { host: string; port: number } {
@@ -84,6 +92,8 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
     throw err;
   }
   metrics.registerQueueStats({ backends: () => queue.backends(), stats: (b) => queue.stats(b) }, now);
+  // Read through `pipeline`, which a reload replaces (declared below, read only when scraped).
+  metrics.registerRelabelCacheSize(() => pipeline.relabelCacheSize);
   const userAgent = `tributary/${VERSION}`;
   const forwarders: BackendForwarder[] = [];
   try {
@@ -151,9 +161,11 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
       try {
         const next = loadConfigFile(configPath);
         authenticator.reloadConfigTokens(next.tokens);
-        if (JSON.stringify(next.backends) !== JSON.stringify(config.backends) || JSON.stringify(next.server) !== JSON.stringify(config.server)) {
-          logger.warn('config reload: changes to backends, server and data_dir take effect at the next restart');
-          next.backends = config.backends;
+        if (restartSettings(next.backends) !== restartSettings(config.backends) || JSON.stringify(next.server) !== JSON.stringify(config.server)) {
+          logger.warn('config reload: changes to backends (but their write_relabel_configs), server and data_dir take effect at the next restart');
+          // The running backends stay; each takes the new write_relabel_configs of the backend of its name.
+          const rules = new Map(next.backends.map((b) => [b.name, b.write_relabel_configs]));
+          next.backends = config.backends.map((b) => ({ ...b, write_relabel_configs: rules.get(b.name) ?? b.write_relabel_configs }));
           next.server = config.server;
         }
         config = next;

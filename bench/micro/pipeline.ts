@@ -23,6 +23,7 @@ import { type RouteTarget, WritePipeline } from '../../src/pipeline.js';
 import { HighWaterMarks, hashSeriesKey, RequestMarks, SeriesKey, tenantSeed } from '../../src/policy/high-water-mark.js';
 import { decodeWriteRequest } from '../../src/wire/rw1-decode.js';
 import { decompressBody } from '../../src/wire/snappy.js';
+import { bestOf } from '../lib/best-of.js';
 import { prepareRequests } from '../lib/requests.js';
 import { generateSeries } from '../lib/series.js';
 
@@ -44,20 +45,9 @@ function pipelineFor(backend: RouteTarget, maxTrackedSeries = 1_000_000): WriteP
   });
 }
 
-/**
- * Best of several timed repetitions: this machine's neighbours add noise, the minimum is the code.
- * `reset` runs before the warm-up and before each repetition, untimed.
- */
+/** Time `run` (see bestOf) and print its cost per sample. */
 function time(name: string, samplesPerRound: number, run: (round: number) => void, reset: () => void = () => {}): void {
-  reset();
-  for (let i = 0; i < WARMUP; i++) run(i);
-  let best = Number.POSITIVE_INFINITY;
-  for (let rep = 0; rep < REPETITIONS; rep++) {
-    reset();
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < ROUNDS; i++) run(i);
-    best = Math.min(best, Number(process.hrtime.bigint() - start));
-  }
+  const best = bestOf({ warmup: WARMUP, repetitions: REPETITIONS, rounds: ROUNDS }, run, reset);
   const perSample = best / (ROUNDS * samplesPerRound);
   console.log(`${name.padEnd(48)} ${perSample.toFixed(0).padStart(6)} ns/sample  ${(1e9 / perSample / 1e3).toFixed(0).padStart(6)}k samples/s/core`);
 }

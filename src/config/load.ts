@@ -23,14 +23,19 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
 
 /** Parse YAML text; syntax errors name line and column. */
 export function parseConfigText(text: string, source = 'config'): Config {
-  const doc = parseDocument(text, { uniqueKeys: true });
+  // Integers are read as BigInt so a hashmod `modulus` keeps all 64 bits; every other integer
+  // becomes a number again below.
+  const doc = parseDocument(text, { uniqueKeys: true, intAsBigInt: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
       doc.errors.map((e) => `YAML ${e.linePos ? `line ${e.linePos[0].line} column ${e.linePos[0].col}` : ''}: ${e.message.split('\n')[0]}`),
     );
   }
-  return parseConfig(doc.toJS(), source);
+  const value: unknown = doc.toJS({
+    reviver: (key: unknown, v: unknown) => (typeof v === 'bigint' && key !== 'modulus' ? Number(v) : v),
+  });
+  return parseConfig(value, source);
 }
 
 export function loadConfigFile(path: string): Config {

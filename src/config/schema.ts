@@ -4,6 +4,7 @@
  * error carries its field path.
  */
 import { z } from 'zod';
+import { clusterLabelConflict, parseRelabelRule, type RelabelRule } from '../relabel/rules.js';
 import { parseBytes, parseDurationMs } from './units.js';
 
 const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -27,6 +28,21 @@ const bytes = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 
 const labelName = z.string().regex(LABEL_NAME_RE, 'must be a label name matching [a-zA-Z_][a-zA-Z0-9_]*');
+
+/**
+ * A list of Prometheus `relabel_config` rules, validated as Prometheus 2.42 validates them; each
+ * problem names the rule's index and field.
+ */
+const relabelRules = z.array(z.unknown()).nullable().transform((items, ctx) => {
+  const rules: RelabelRule[] = [];
+  // `relabel_configs:` with nothing after it is an empty list, as in Prometheus.
+  (items ?? []).forEach((item, i) => {
+    const parsed = parseRelabelRule(item);
+    if (parsed.ok) rules.push(parsed.rule);
+    else for (const p of parsed.problems) ctx.addIssue({ code: 'custom', path: [i, ...p.path], message: p.message });
+  });
+  return rules;
+});
 
 const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9201');
 
@@ -68,6 +84,8 @@ const queueSchema = z.strictObject({
 
 const tenantSchema = z.strictObject({
   cluster_lock: clusterLockSchema.default({}),
+  /** Applied to this tenant's series after the global `relabel_configs`. */
+  relabel_configs: relabelRules.default([]),
 });
 
 const tokenSchema = z
@@ -130,6 +148,8 @@ const backendSchema = z
     max_queue_bytes: bytes.default(256 * 1024 * 1024),
     /** Batches older than this are dropped (counted and logged); 0 keeps them until delivered. */
     max_queue_age: duration.default(0),
+    /** Applied last, to what goes to this backend only (Prometheus' `write_relabel_configs`). */
+    write_relabel_configs: relabelRules.default([]),
   })
   .superRefine((b, ctx) => {
     if (b.basic_auth && b.bearer_token_file) {
@@ -167,9 +187,24 @@ export const configSchema = z
     queue: queueSchema.default(queueSchema.parse({})),
     tenants: z.record(z.string().min(1), tenantSchema).default({}),
     tokens: z.array(tokenSchema).default([]),
+    /** Applied first, to every tenant's series (Prometheus `relabel_config` rules). */
+    relabel_configs: relabelRules.default([]),
+    /** Series whose relabel outcome is remembered (0: none; every series is relabeled on every request). */
+    relabel_cache_size: z.number().int().min(0).default(100_000),
     backends: z.array(backendSchema).min(1, 'must list at least one backend'),
   })
   .superRefine((c, ctx) => {
+    const guard = (rules: readonly RelabelRule[], path: readonly (string | number)[]) => {
+      rules.forEach((rule, i) => {
+        const conflict = clusterLabelConflict(rule, c.cluster_label);
+        if (conflict !== undefined) ctx.addIssue({ code: 'custom', path: [...path, i, ...conflict.path], message: conflict.message });
+      });
+    };
+    guard(c.relabel_configs, ['relabel_configs']);
+    for (const [name, tenant] of Object.entries(c.tenants)) guard(tenant.relabel_configs, ['tenants', name, 'relabel_configs']);
+    c.backends.forEach((b, i) => {
+      guard(b.write_relabel_configs, ['backends', i, 'write_relabel_configs']);
+    });
     const seen = new Set<string>();
     c.backends.forEach((b, i) => {
       if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'name'], message: `duplicate backend name "${b.name}"` });

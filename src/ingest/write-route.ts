@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { BackpressureError, type DropReason, MethodNotAllowedError, type TributaryError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import { LogThrottle } from '../observability/throttled-log.js';
 import type { WritePipeline, WriteResult } from '../pipeline.js';
 import type { WriteQueue } from '../queue/queue.js';
 import { bodyTooLarge, checkDeclaredLength, checkMediaType } from './admit.js';
@@ -47,6 +48,7 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
   });
 
   const backends = () => deps.pipeline().settings.backends;
+  const clusterGuardLog = new LogThrottle();
 
   app.route<{ Body: Buffer }>({
     method: 'POST',
@@ -79,6 +81,15 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
       // were, and the sender's retry of these samples would not be dropped as a resend.
       result.highWaterMarks.commit();
       countAccepted(deps.metrics, principal, result, deps.now());
+      if (result.relabelClusterRestored > 0) {
+        const suppressed = clusterGuardLog.allow(principal.tenant);
+        if (suppressed >= 0) {
+          request.log.warn(
+            { tenant: principal.tenant, series: result.relabelClusterRestored, suppressed },
+            'a relabel rule changed the cluster label of series; tributary put the enforced value back (fix the rule: see tributary relabel --explain)',
+          );
+        }
+      }
       if (!result.rejections.isEmpty) throw result.rejections.toError(result.seriesTotal);
       return reply.code(204).send();
     },
@@ -105,6 +116,13 @@ function countAccepted(metrics: Metrics, principal: Principal, result: WriteResu
   for (const [backend, n] of result.droppedHistograms) metrics.droppedSamples.labels(backend, dropReason).inc(n);
   if (result.droppedOutOfOrder > 0) metrics.ingestDroppedSamples.labels(tenant, 'out_of_order' satisfies DropReason).inc(result.droppedOutOfOrder);
   if (result.droppedDuplicates > 0) metrics.ingestDroppedSamples.labels(tenant, 'duplicate_sample' satisfies DropReason).inc(result.droppedDuplicates);
+  for (const drop of result.relabelDrops) {
+    metrics.relabelDroppedSeries.labels(tenant, drop.stage, drop.backend).inc(drop.series);
+    metrics.relabelDroppedSamples.labels(tenant, drop.stage, drop.backend).inc(drop.samples);
+  }
+  if (result.relabelClusterRestored > 0) metrics.relabelClusterRestored.labels(tenant).inc(result.relabelClusterRestored);
+  if (result.relabelCacheHits > 0) metrics.relabelCacheLookups.labels('hit').inc(result.relabelCacheHits);
+  if (result.relabelCacheMisses > 0) metrics.relabelCacheLookups.labels('miss').inc(result.relabelCacheMisses);
   const rejections = result.rejections;
   for (const [reason, n] of rejections.samples) metrics.ingestRejectedSamples.labels(tenant, reason).inc(n);
   for (const [reason, n] of rejections.series) metrics.ingestRejectedSeries.labels(tenant, reason).inc(n);

@@ -31,6 +31,15 @@ export class Metrics {
   /** Samples accepted but not forwarded on purpose: out of order or an exact duplicate of one already accepted. */
   readonly ingestDroppedSamples: Counter<'tenant' | 'reason'>;
 
+  // ---- relabel ----
+  /** Series and samples dropped on purpose by relabel rules, by stage (global, tenant, backend) and backend ("" for shared stages). */
+  readonly relabelDroppedSeries: Counter<'tenant' | 'stage' | 'backend'>;
+  readonly relabelDroppedSamples: Counter<'tenant' | 'stage' | 'backend'>;
+  /** Series whose cluster label a rule changed at run time, put back by tributary. */
+  readonly relabelClusterRestored: Counter<'tenant'>;
+  /** Relabel cache lookups by result (hit, miss). */
+  readonly relabelCacheLookups: Counter<'result'>;
+
   // ---- routing ----
   /** Data left out on purpose for one backend (e.g. native histograms it cannot take). */
   readonly droppedSamples: Counter<'backend' | 'reason'>;
@@ -123,6 +132,30 @@ export class Metrics {
       labelNames: ['tenant', 'reason'],
       registers: r,
     });
+    this.relabelDroppedSeries = new Counter({
+      name: 'tributary_relabel_dropped_series_total',
+      help: 'Series dropped on purpose by relabel rules (not errors), by tenant, stage (global, tenant, backend) and backend ("" for the stages all backends share).',
+      labelNames: ['tenant', 'stage', 'backend'],
+      registers: r,
+    });
+    this.relabelDroppedSamples = new Counter({
+      name: 'tributary_relabel_dropped_samples_total',
+      help: 'Samples of the series dropped by relabel rules, by tenant, stage and backend.',
+      labelNames: ['tenant', 'stage', 'backend'],
+      registers: r,
+    });
+    this.relabelClusterRestored = new Counter({
+      name: 'tributary_relabel_cluster_label_restored_total',
+      help: 'Series whose cluster label a relabel rule changed or removed; tributary put the enforced value back. Fix the rule.',
+      labelNames: ['tenant'],
+      registers: r,
+    });
+    this.relabelCacheLookups = new Counter({
+      name: 'tributary_relabel_cache_lookups_total',
+      help: 'Relabel cache lookups by result (hit, miss); a miss runs the rules for the series.',
+      labelNames: ['result'],
+      registers: r,
+    });
     this.droppedSamples = new Counter({
       name: 'tributary_route_dropped_samples_total',
       help: 'Samples left out for one backend on purpose (e.g. native histograms the backend does not accept), by reason.',
@@ -175,6 +208,18 @@ export class Metrics {
       name: 'tributary_config_last_reload_success_timestamp_seconds',
       help: 'Unix time of the last successful config (re)load.',
       registers: r,
+    });
+  }
+
+  /** Export the relabel cache's size, read when scraped. */
+  registerRelabelCacheSize(size: () => number): void {
+    new Gauge({
+      name: 'tributary_relabel_cache_series',
+      help: 'Series whose relabel outcome is cached (bounded by relabel_cache_size; emptied on config reload).',
+      registers: [this.registry],
+      collect() {
+        this.set(size());
+      },
     });
   }
 

@@ -143,6 +143,12 @@ export class WriteRequestEncoder {
     this.writeLabel(name, 0, name.length, value, 0, value.length);
   }
 
+  /** Adds label fields encoded by encodeLabelFields (bytes [start, end) of them). */
+  addEncodedLabels(encoded: Buffer, start: number, end: number): void {
+    if (!this.inSeries) misuse('addEncodedLabels() outside beginSeries()/endSeries()');
+    if (end > start) this.seriesBody.appendSpan(encoded, start, end);
+  }
+
   /**
    * Adds, verbatim, the samples of series `series` of `batch` whose timestamp is at most
    * `maxTimestampMs` (pass Infinity to keep all); returns how many were added.
@@ -345,4 +351,43 @@ function canonicalLabelFieldStart(src: Uint8Array, nameStart: number, nameEnd: n
 
 function misuse(what: string): never {
   throw new InternalError(`WriteRequestEncoder misused: ${what}`);
+}
+
+/**
+ * The `labels` fields of a TimeSeries, in the form addLabel writes, for a caller that keeps a
+ * series' labels encoded (the relabel cache). `starts[i]` is where label i's field begins;
+ * `starts[n]` is the total length.
+ */
+export function encodeLabelFields(names: readonly Uint8Array[], values: readonly Uint8Array[]): { bytes: Buffer; starts: Uint32Array } {
+  const starts = new Uint32Array(names.length + 1);
+  let total = 0;
+  const inner = names.map((name, i) => {
+    const value = values[i] as Uint8Array;
+    const size = (name.length === 0 ? 0 : 1 + uvarintSize(name.length) + name.length) + (value.length === 0 ? 0 : 1 + uvarintSize(value.length) + value.length);
+    starts[i] = total;
+    total += 1 + uvarintSize(size) + size;
+    return size;
+  });
+  starts[names.length] = total;
+  const bytes = Buffer.allocUnsafe(total);
+  let at = 0;
+  names.forEach((name, i) => {
+    const value = values[i] as Uint8Array;
+    bytes[at++] = TAG_TIMESERIES_LABELS;
+    at = writeUvarint(bytes, at, inner[i] as number);
+    // proto3 leaves out empty strings, as writeLabel does.
+    if (name.length > 0) {
+      bytes[at++] = TAG_LABEL_NAME;
+      at = writeUvarint(bytes, at, name.length);
+      bytes.set(name, at);
+      at += name.length;
+    }
+    if (value.length > 0) {
+      bytes[at++] = TAG_LABEL_VALUE;
+      at = writeUvarint(bytes, at, value.length);
+      bytes.set(value, at);
+      at += value.length;
+    }
+  });
+  return { bytes, starts };
 }

@@ -2,111 +2,27 @@
  * The whole write path in-process: startServer (HTTP, auth, pipeline, queue, forwarder) against a
  * fake backend that fails on demand.
  */
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
-import { compress, uncompress } from 'snappyjs';
+import { compress } from 'snappyjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Running, startServer } from '../../src/server.js';
-import { HttpSink, eventually } from '../support/forward-helpers.js';
-import { type RefTimeSeriesInput, type RefWriteRequest, doubleBits, doubleFromBits, reference } from '../support/reference-codec.js';
-
-const TOKEN_A = 'trib_test-token-team-a';
-const TOKEN_MULTI = 'trib_test-token-team-m';
-const TOKEN_OVERRIDE = 'trib_test-token-team-o';
-const sha = (t: string) => createHash('sha256').update(t).digest('hex');
-const STALE_NAN = doubleFromBits(0x7ff0000000000002n);
-
-function body(timeseries: RefTimeSeriesInput[], metadata: RefWriteRequest['metadata'] = []): Buffer {
-  return Buffer.from(compress(reference.encode({ timeseries, metadata })));
-}
-
-function series(labels: Record<string, string>, samples: Array<[number, number]>, extra: Partial<RefTimeSeriesInput> = {}): RefTimeSeriesInput {
-  return { labels: Object.entries(labels).map(([name, value]) => ({ name, value })), samples: samples.map(([value, timestamp]) => ({ value, timestamp })), ...extra };
-}
-
-function decodeBody(payload: Buffer): RefWriteRequest {
-  return reference.decode(Buffer.from(uncompress(payload)));
-}
-
-function labelsOf(ts: RefWriteRequest['timeseries'][number]): Record<string, string> {
-  return Object.fromEntries(ts.labels.map((l) => [l.name, l.value]));
-}
-
-interface Env {
-  sink: HttpSink;
-  server: Running;
-  url: string;
-  dir: string;
-  metricsText(): Promise<string>;
-  received(): RefWriteRequest['timeseries'];
-  close(): Promise<void>;
-}
-
-async function startEnv(backendYaml = '', extraYaml = ''): Promise<Env> {
-  const sink = await HttpSink.start();
-  const dir = mkdtempSync(join(tmpdir(), 'tributary-it-'));
-  const config = join(dir, 'tributary.yml');
-  writeFileSync(
-    config,
-    `server:
-  listen_address: 127.0.0.1:0
-  max_body_bytes: 200000
-  max_decoded_bytes: 1000000
-data_dir: ${join(dir, 'data')}
-tenants:
-  team-o:
-    cluster_lock: {mismatch: override}
-tokens:
-  - {tenant: team-a, clusters: [edge-a], token_sha256: ${sha(TOKEN_A)}}
-  - {tenant: team-m, clusters: [m-1, m-2], token_sha256: ${sha(TOKEN_MULTI)}}
-  - {tenant: team-o, clusters: [edge-o], token_sha256: ${sha(TOKEN_OVERRIDE)}}
-backends:
-  - name: sink
-    url: ${sink.url}
-    min_backoff: 10ms
-    max_backoff: 50ms
-${backendYaml}${extraYaml}`,
-  );
-  const server = await startServer(config, pino({ level: 'silent' }));
-  const url = `http://${server.address}`;
-  return {
-    sink,
-    server,
-    url,
-    dir,
-    metricsText: async () => (await fetch(`${url}/metrics`)).text(),
-    received: () => sink.accepted().flatMap((r) => decodeBody(r.body).timeseries),
-    close: async () => {
-      await server.close();
-      await sink.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function push(
-  url: string,
-  payload: Buffer | string,
-  token: string | null = TOKEN_A,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; text: string; headers: Headers }> {
-  const h: Record<string, string> = { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', ...headers };
-  if (token !== null) h.authorization = `Bearer ${token}`;
-  const res = await fetch(`${url}/api/v1/write`, { method: 'POST', headers: h, body: payload });
-  return { status: res.status, text: await res.text(), headers: res.headers };
-}
-
-function metricValue(text: string, name: string, labels: Record<string, string>): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
-}
+import { eventually } from '../support/forward-helpers.js';
+import { doubleBits, reference } from '../support/reference-codec.js';
+import {
+  type Env,
+  STALE_NAN,
+  TOKEN_A,
+  TOKEN_MULTI,
+  TOKEN_OVERRIDE,
+  body,
+  decodeBody,
+  labelsOf,
+  metricValue,
+  push,
+  series,
+  sha,
+  startEnv,
+} from '../support/write-env.js';
 
 const now = () => Date.now();
 

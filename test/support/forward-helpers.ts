@@ -145,6 +145,7 @@ export function backendConfig(url: string, overrides: Partial<BackendConfig> = {
     remote_timeout: 2000,
     max_queue_age: 0,
     max_queue_bytes: 1 << 20,
+    write_relabel_configs: [],
     ...overrides,
   };
 }
