@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import { InternalError, TributaryError } from './errors.js';
+import { InternalError, RejectedSeriesError, TributaryError } from './errors.js';
 import { WRITE_PATH, registerWriteRoute, translateFastifyError, type WriteRouteDeps } from './ingest/write-route.js';
 import { LogThrottle } from './observability/throttled-log.js';
 
@@ -42,7 +42,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       if (translated === undefined) request.log.error({ err: rawError, reqId: request.id }, 'BUG: unexpected error while handling a request');
     }
     const tenant = request.principal?.tenant ?? '';
-    if (error.status !== 400 || error.reason === 'bad_snappy' || error.reason === 'bad_protobuf' || error.reason === 'decoded_too_large') {
+    if (!(error instanceof RejectedSeriesError)) {
       // Whole-request refusals; partial rejections were counted per series by the route.
       metrics.ingestRejectedRequests.labels(tenant, error.reason).inc();
     }

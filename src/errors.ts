@@ -26,6 +26,14 @@ export const REASONS = [
   'missing_token',
   'unknown_token',
   'token_revoked',
+  // 400: the request is over one of the tenant's per-request limits
+  'too_many_samples',
+  'too_many_series',
+  'too_many_exemplars',
+  'too_many_metadata',
+  // 429 or 503 (the tenant's rate_limit_status): over the tenant's rate
+  'rate_limited',
+  'request_rate_limited',
   // 405 / 413 / 415
   'method_not_allowed',
   'body_too_large',
@@ -148,6 +156,27 @@ export class BackpressureError extends TributaryError {
   readonly status = 503;
   constructor(reason: 'queue_full' | 'not_durable' | 'shutting_down', message: string, retryAfterSeconds: number) {
     super(reason, message, retryAfterSeconds);
+  }
+}
+
+/** 400: the whole request is over one of the tenant's per-request limits (it could never pass as is). */
+export class RequestLimitError extends TributaryError {
+  readonly status = 400;
+  constructor(reason: 'too_many_samples' | 'too_many_series' | 'too_many_exemplars' | 'too_many_metadata', message: string) {
+    super(reason, message);
+  }
+}
+
+/**
+ * Over the tenant's ingestion or request rate: the whole request is refused, with Retry-After.
+ * The status is the tenant's `rate_limit_status`: 503 (every sender retries) or 429 (a default
+ * Prometheus drops the batch unless the edge sets retry_on_http_429: true).
+ */
+export class RateLimitedError extends TributaryError {
+  readonly status: 429 | 503;
+  constructor(reason: 'rate_limited' | 'request_rate_limited', status: 429 | 503, message: string, retryAfterSeconds: number) {
+    super(reason, message, retryAfterSeconds);
+    this.status = status;
   }
 }
 

@@ -10,6 +10,8 @@ import { Authenticator, ConfigTokenError } from './auth/authenticator.js';
 import type { BackendConfig, Config } from './config/schema.js';
 import { loadConfigFile } from './config/load.js';
 import { BackendForwarder } from './forward/forwarder.js';
+import { mergeLimits, perReplica, type TenantLimits } from './limits/limits.js';
+import { RateLimiter } from './limits/rate-limiter.js';
 import { Metrics } from './observability/metrics.js';
 import { type PipelineSettings, WritePipeline } from './pipeline.js';
 import { relabelStages } from './relabel/chain.js';
@@ -54,6 +56,20 @@ export function pipelineSettings(config: Config): PipelineSettings {
 /** A backend's settings that only a restart applies (its relabel rules apply on reload). */
 function restartSettings(backends: readonly BackendConfig[]): string {
   return JSON.stringify(backends.map(({ write_relabel_configs: _, ...rest }) => rest));
+}
+
+/** Each tenant's limits under `config`: the defaults merged with its own. */
+function limitsOf(config: Config): (tenant: string) => TenantLimits {
+  // Merged once per tenant and config: this runs twice per request.
+  const merged = new Map<string, TenantLimits>();
+  return (tenant) => {
+    let limits = merged.get(tenant);
+    if (limits === undefined) {
+      limits = perReplica(mergeLimits(config.limits, config.tenants[tenant]?.limits), config.replicas);
+      merged.set(tenant, limits);
+    }
+    return limits;
+  };
 }
 
 function splitHostPort(address: string): { host: string; port: number } {
@@ -114,6 +130,7 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
   for (const f of forwarders) f.start();
 
   let pipeline = new WritePipeline(pipelineSettings(config));
+  const limiter = new RateLimiter(limitsOf(config));
   let shuttingDown = false;
   const app = buildApp({
     logger,
@@ -121,6 +138,7 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
     queue,
     authenticate: (header) => authenticator.authenticate(header),
     pipeline: () => pipeline,
+    limiter,
     maxBodyBytes: config.server.max_body_bytes,
     now,
     isShuttingDown: () => shuttingDown,
@@ -171,6 +189,7 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
         config = next;
         // The new pipeline takes over the per-series high-water marks (unless their size changed).
         pipeline = new WritePipeline(pipelineSettings(config), pipeline);
+        limiter.configure(limitsOf(config), now());
         metrics.configReloadSuccess.set(1);
         metrics.configReloadTimestamp.set(now() / 1000);
         logger.info({ config: configPath }, 'config reloaded');

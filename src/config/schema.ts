@@ -4,6 +4,7 @@
  * error carries its field path.
  */
 import { z } from 'zod';
+import { checkLimits, mergeLimits } from '../limits/limits.js';
 import { clusterLabelConflict, parseRelabelRule, type RelabelRule } from '../relabel/rules.js';
 import { parseBytes, parseDurationMs } from './units.js';
 
@@ -82,10 +83,49 @@ const queueSchema = z.strictObject({
   synchronous: z.enum(['normal', 'full']).default('normal'),
 });
 
+/** Per-tenant limits (0: no limit); the top-level `limits` are every tenant's defaults. */
+const limitFields = {
+  ingestion_rate: z.number().min(0),
+  ingestion_burst_size: z.number().int().min(0),
+  request_rate: z.number().min(0),
+  request_burst_size: z.number().int().min(0),
+  rate_limit_status: z.union([z.literal(429), z.literal(503)], { error: 'must be 429 or 503' }),
+  max_samples_per_request: z.number().int().min(0),
+  max_series_per_request: z.number().int().min(0),
+  max_exemplars_per_request: z.number().int().min(0),
+  max_metadata_per_request: z.number().int().min(0),
+};
+
+const limitsSchema = z.strictObject({
+  ingestion_rate: limitFields.ingestion_rate.default(0),
+  ingestion_burst_size: limitFields.ingestion_burst_size.default(0),
+  request_rate: limitFields.request_rate.default(0),
+  request_burst_size: limitFields.request_burst_size.default(0),
+  rate_limit_status: limitFields.rate_limit_status.default(503),
+  max_samples_per_request: limitFields.max_samples_per_request.default(0),
+  max_series_per_request: limitFields.max_series_per_request.default(0),
+  max_exemplars_per_request: limitFields.max_exemplars_per_request.default(0),
+  max_metadata_per_request: limitFields.max_metadata_per_request.default(0),
+});
+
+const tenantLimitsSchema = z.strictObject({
+  ingestion_rate: limitFields.ingestion_rate.optional(),
+  ingestion_burst_size: limitFields.ingestion_burst_size.optional(),
+  request_rate: limitFields.request_rate.optional(),
+  request_burst_size: limitFields.request_burst_size.optional(),
+  rate_limit_status: limitFields.rate_limit_status.optional(),
+  max_samples_per_request: limitFields.max_samples_per_request.optional(),
+  max_series_per_request: limitFields.max_series_per_request.optional(),
+  max_exemplars_per_request: limitFields.max_exemplars_per_request.optional(),
+  max_metadata_per_request: limitFields.max_metadata_per_request.optional(),
+});
+
 const tenantSchema = z.strictObject({
   cluster_lock: clusterLockSchema.default({}),
   /** Applied to this tenant's series after the global `relabel_configs`. */
   relabel_configs: relabelRules.default([]),
+  /** Overrides of the top-level `limits`, field by field. */
+  limits: tenantLimitsSchema.default({}),
 });
 
 const tokenSchema = z
@@ -184,6 +224,12 @@ export const configSchema = z
       })
       .default({ missing: 'inject', mismatch: 'reject' }),
     validation: validationSchema.default(validationSchema.parse({})),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    /**
+     * tributary replicas behind one Service: each enforces 1/replicas of every tenant's rates
+     * (bursts and per-request caps stay whole).
+     */
+    replicas: z.number().int().min(1).default(1),
     queue: queueSchema.default(queueSchema.parse({})),
     tenants: z.record(z.string().min(1), tenantSchema).default({}),
     tokens: z.array(tokenSchema).default([]),
@@ -200,6 +246,12 @@ export const configSchema = z
         if (conflict !== undefined) ctx.addIssue({ code: 'custom', path: [...path, i, ...conflict.path], message: conflict.message });
       });
     };
+    for (const p of checkLimits(c.limits)) ctx.addIssue({ code: 'custom', path: ['limits', p.field], message: p.message });
+    for (const [name, tenant] of Object.entries(c.tenants)) {
+      for (const p of checkLimits(mergeLimits(c.limits, tenant.limits))) {
+        ctx.addIssue({ code: 'custom', path: ['tenants', name, 'limits', p.field], message: `${p.message} (the tenant's limits merged with the defaults)` });
+      }
+    }
     guard(c.relabel_configs, ['relabel_configs']);
     for (const [name, tenant] of Object.entries(c.tenants)) guard(tenant.relabel_configs, ['tenants', name, 'relabel_configs']);
     c.backends.forEach((b, i) => {

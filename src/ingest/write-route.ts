@@ -4,7 +4,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
-import { BackpressureError, type DropReason, MethodNotAllowedError, type TributaryError } from '../errors.js';
+import { BackpressureError, type DropReason, MethodNotAllowedError, TributaryError } from '../errors.js';
+import type { RateLimiter } from '../limits/rate-limiter.js';
 import type { Metrics } from '../observability/metrics.js';
 import { LogThrottle } from '../observability/throttled-log.js';
 import type { WritePipeline, WriteResult } from '../pipeline.js';
@@ -21,6 +22,8 @@ export interface WriteRouteDeps {
   authenticate(authorization: string | undefined): Principal;
   /** The pipeline of the config in force (swapped on reload). */
   pipeline(): WritePipeline;
+  /** Per-tenant rate limits (reconfigured on reload, never replaced). */
+  readonly limiter: RateLimiter;
   readonly maxBodyBytes: number;
   now(): number;
   isShuttingDown(): boolean;
@@ -61,6 +64,8 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
       checkDeclaredLength(header(request, 'content-length'), deps.maxBodyBytes);
       checkMediaType(header(request, 'content-type'), header(request, 'content-encoding'));
       request.principal = deps.authenticate(header(request, 'authorization'));
+      // Before the body is read: a tenant over its rate costs no decode work.
+      deps.limiter.admit(request.principal.tenant, deps.now());
       for (const backend of backends()) {
         if (!deps.queue.hasRoom(backend.name)) {
           throw new BackpressureError(
@@ -76,6 +81,14 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
       // No body at all is not snappy: 400 bad_snappy, as Prometheus' own receiver answers.
       const body = Buffer.isBuffer(request.body) ? request.body : EMPTY_BODY;
       const result = deps.pipeline().process(principal, body, deps.now());
+      try {
+        // Everything the request would add counts against the rate, as Mimir counts it.
+        const counts = { series: result.seriesTotal, samples: result.receivedSamples, exemplars: result.acceptedExemplars, metadata: result.metadata };
+        deps.limiter.takeSamples(principal.tenant, counts, deps.now());
+      } catch (err) {
+        if (err instanceof TributaryError) deps.metrics.ingestRejectedSamples.labels(principal.tenant, err.reason).inc(result.receivedSamples);
+        throw err;
+      }
       if (result.items.length > 0) await deps.queue.append(result.items);
       // Only now is the data accepted. Had the append failed (503), the marks would stay as they
       // were, and the sender's retry of these samples would not be dropped as a resend.

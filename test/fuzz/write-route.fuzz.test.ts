@@ -10,6 +10,8 @@ import { compress } from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createPrincipal } from '../../src/auth/principal.js';
+import { NO_LIMITS } from '../../src/limits/limits.js';
+import { RateLimiter } from '../../src/limits/rate-limiter.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { WritePipeline } from '../../src/pipeline.js';
 import { MemoryQueue } from '../../src/queue/memory-queue.js';
@@ -35,6 +37,7 @@ describe('write route under random input', () => {
     queue,
     authenticate: () => principal,
     pipeline: () => pipeline,
+    limiter: new RateLimiter(() => NO_LIMITS),
     maxBodyBytes: 1 << 20,
     now: () => Date.now(),
     isShuttingDown: () => false,

@@ -18,7 +18,7 @@ describe('README', () => {
     expect(block).toBeDefined();
     const config = parseConfigText(block as string, 'README example');
     expect(Object.keys(config).sort()).toEqual(
-      ['backends', 'cluster_label', 'cluster_lock', 'data_dir', 'queue', 'relabel_cache_size', 'relabel_configs', 'server', 'tenants', 'tokens', 'validation'].sort(),
+      ['backends', 'cluster_label', 'cluster_lock', 'data_dir', 'limits', 'queue', 'relabel_cache_size', 'relabel_configs', 'replicas', 'server', 'tenants', 'tokens', 'validation'].sort(),
     );
     expect(config.tenants['team-b']?.cluster_lock.mismatch).toBe('override');
   });
@@ -26,7 +26,7 @@ describe('README', () => {
   it('lists every reason in the status table, and no other', () => {
     // The table runs from the marker to the first blank line after it.
     const table = sectionAfter('reasons').split('\n\n')[0] ?? '';
-    const documented = [...table.matchAll(/^\| \d{3} \| `([a-z0-9_]+)` \|/gm)].map((m) => m[1]);
+    const documented = [...table.matchAll(/^\| \d{3}(?: or \d{3})? \| `([a-z0-9_]+)` \|/gm)].map((m) => m[1]);
     expect(documented.sort()).toEqual([...REASONS].sort());
   });
 

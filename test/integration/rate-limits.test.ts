@@ -1,0 +1,71 @@
+/**
+ * Per-tenant rate limits on the write path, in-process: a tenant over its rate gets its chosen
+ * status with Retry-After, while another tenant's pushes all succeed; per-request caps answer 400;
+ * a reload changes the limits.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Env, TOKEN_OVERRIDE, body, metricValue, push, series, startEnv } from '../support/write-env.js';
+
+/** A request of `n` series of one sample each, for `cluster`. */
+function request(n: number, cluster: string, tag: string): Buffer {
+  const t = Date.now();
+  return body(Array.from({ length: n }, (_, i) => series({ __name__: `load_${tag}`, cluster, i: String(i) }, [[i, t]])));
+}
+
+describe('per-tenant rate limits', () => {
+  let env: Env;
+  let configPath: string;
+  beforeAll(async () => {
+    env = await startEnv(
+      '',
+      '',
+      `  team-a:
+    limits: {ingestion_rate: 100, ingestion_burst_size: 2000, max_samples_per_request: 1500, request_rate: 100, request_burst_size: 100, rate_limit_status: 429}
+`,
+    );
+    configPath = join(env.dir, 'tributary.yml');
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  it('refuses a request over max_samples_per_request with a 400 naming the limit, taking no tokens', async () => {
+    const res = await push(env.url, request(1501, 'edge-a', 'big'));
+    expect(res.status).toBe(400);
+    expect(res.text).toContain("more than tenant team-a's max_samples_per_request (1500)");
+    expect(res.text).toContain('(tributary: too_many_samples)');
+  });
+
+  it('answers the over-rate tenant 429 with Retry-After, and the other tenant gets through every time', async () => {
+    const first = await push(env.url, request(1000, 'edge-a', 'a1'));
+    const second = await push(env.url, request(1000, 'edge-a', 'a2'));
+    expect([first.status, second.status]).toEqual([204, 204]);
+
+    const limited = await push(env.url, request(1000, 'edge-a', 'a3'));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(limited.text).toContain('tenant team-a');
+    expect(limited.text).toContain('(tributary: rate_limited)');
+
+    // team-o has no limits: a burst of its pushes all succeed meanwhile.
+    const others = await Promise.all(Array.from({ length: 10 }, (_, i) => push(env.url, request(1000, 'edge-o', `o${i}`), TOKEN_OVERRIDE)));
+    expect(others.map((r) => r.status)).toEqual(Array(10).fill(204));
+
+    const text = await env.metricsText();
+    expect(metricValue(text, 'tributary_ingest_rejected_requests_total', { tenant: 'team-a', reason: 'rate_limited' })).toBe(1);
+    expect(metricValue(text, 'tributary_ingest_rejected_samples_total', { tenant: 'team-a', reason: 'rate_limited' })).toBe(1000);
+    expect(metricValue(text, 'tributary_ingest_requests_total', { tenant: 'team-a', code: '429' })).toBe(1);
+    expect(metricValue(text, 'tributary_ingest_rejected_requests_total', { tenant: 'team-o' })).toBe(0);
+  });
+
+  it('applies new limits on reload', async () => {
+    const original = readFileSync(configPath, 'utf8');
+    writeFileSync(configPath, original.replace('ingestion_rate: 100,', 'ingestion_rate: 1000000,').replace('ingestion_burst_size: 2000', 'ingestion_burst_size: 2000000'));
+    expect(env.server.reload()).toBe(true);
+    // The bucket keeps what was spent, and now refills at 1M/s: a moment later there is room.
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await push(env.url, request(1000, 'edge-a', 'after-reload'))).status).toBe(204);
+  });
+});
