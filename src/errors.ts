@@ -22,6 +22,9 @@ export const REASONS = [
   'too_far_in_future',
   'cluster_mismatch',
   'cluster_missing',
+  'max_label_names_per_series',
+  'label_name_too_long',
+  'label_value_too_long',
   // 401 / 403
   'missing_token',
   'unknown_token',
@@ -61,6 +64,9 @@ export type SeriesRejectReason = Extract<
   | 'too_far_in_future'
   | 'cluster_mismatch'
   | 'cluster_missing'
+  | 'max_label_names_per_series'
+  | 'label_name_too_long'
+  | 'label_value_too_long'
 >;
 
 /** Why data was dropped on purpose without refusing the request (counted, never an error). */

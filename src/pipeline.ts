@@ -21,6 +21,7 @@ import { HighWaterMarks, hashSeriesKey, MarkUpdate, RequestMarks, SeriesKey, ten
 import { checkSeriesLabels, compareBytes, LabelCheckResult, LabelShape, renderSeries, sortedLabelOrder } from './policy/label-checks.js';
 import { RejectionSummary } from './policy/rejections.js';
 import type { QueueItemInput } from './queue/queue.js';
+import { checkLabelLimits, type LabelLimits, type LabelLimitViolation } from './limits/label-limits.js';
 import { NO_RELABELING, RelabelCache, type RelabeledLabels, type RelabelStage, type RelabelStages, type SeriesOutcome, TenantChain } from './relabel/chain.js';
 import { decodeWriteRequest } from './wire/rw1-decode.js';
 import { WriteRequestEncoder } from './wire/rw1-encode.js';
@@ -52,6 +53,8 @@ export interface PipelineSettings {
   readonly relabel?: RelabelStages;
   /** Series whose relabel outcome is remembered (`relabel_cache_size`); 100,000 when left out. */
   readonly relabelCacheSize?: number;
+  /** A tenant's per-series label limits; none when left out (or undefined for the tenant). */
+  labelLimitsFor?(tenant: string): LabelLimits | undefined;
 }
 
 /** Series (and their samples) that relabel rules dropped in one request, by stage. */
@@ -131,14 +134,16 @@ class PrincipalRoute {
   readonly shardOf: readonly Int32Array[];
   readonly chain: TenantChain;
   readonly tenant: string;
+  readonly labelLimits: LabelLimits | undefined;
 
-  constructor(principal: Principal, backends: readonly RouteTarget[], chain: TenantChain) {
+  constructor(principal: Principal, backends: readonly RouteTarget[], chain: TenantChain, labelLimits: LabelLimits | undefined) {
     this.allowed = new AllowedClusters(principal.allowedClusters);
     this.tenantBytes = Buffer.from(principal.tenant, 'utf8');
     this.keySeed = tenantSeed(principal.tenant);
     this.shardOf = backends.map((b) => Int32Array.from(principal.allowedClusters, (c) => fnv1a(c) % b.shards));
     this.chain = chain;
     this.tenant = principal.tenant;
+    this.labelLimits = labelLimits;
   }
 }
 
@@ -305,6 +310,15 @@ export class WritePipeline {
         this.#reject(s, check.reason, samples + histograms, rejections, () => this.#describeLabelProblem(s, check.reason, check.badLabel));
         anyReject = true;
         continue;
+      }
+
+      if (route.labelLimits !== undefined) {
+        const violation = checkLabelLimits(batch, s, route.labelLimits);
+        if (violation !== undefined) {
+          this.#reject(s, violation.reason, samples + histograms, rejections, () => this.#describeLabelLimit(s, violation, principal.tenant));
+          anyReject = true;
+          continue;
+        }
       }
 
       const verdict = lockCluster(batch, check.clusterLabel, route.allowed, policy, this.#clusterIndex);
@@ -571,7 +585,7 @@ export class WritePipeline {
     if (route === undefined) {
       const settings = this.#settings;
       const chain = new TenantChain(this.#relabelStages, principal.tenant, settings.backends.length, settings.clusterLabel);
-      route = new PrincipalRoute(principal, settings.backends, chain);
+      route = new PrincipalRoute(principal, settings.backends, chain, settings.labelLimitsFor?.(principal.tenant));
       this.#routes.set(principal, route);
     }
     return route;
@@ -811,6 +825,19 @@ export class WritePipeline {
       return `series ${series} has no ${label} label and tenant ${principal.tenant} requires it (cluster_lock.missing: require); set external_labels: {${label}: ...} on the sender; ${who} may write ${label} ${allowed}`;
     }
     return `series ${series} has no ${label} label and ${who} may write several clusters (${allowed}), so none can be injected; set external_labels: {${label}: ...} on the sender`;
+  }
+
+  #describeLabelLimit(s: number, v: LabelLimitViolation, tenant: string): string {
+    const batch = this.#batch;
+    const series = renderSeries(batch, s);
+    if (v.reason === 'max_label_names_per_series') {
+      return `series ${series} has ${batch.seriesLabelCount[s]} labels, more than tenant ${tenant}'s max_label_names_per_series (${v.limit})`;
+    }
+    const name = batch.buf.toString('utf8', batch.nameStart[v.label], Math.min(batch.nameEnd[v.label] as number, (batch.nameStart[v.label] as number) + 64));
+    if (v.reason === 'label_name_too_long') {
+      return `series ${series} has a label name of ${(batch.nameEnd[v.label] as number) - (batch.nameStart[v.label] as number)} bytes (${JSON.stringify(name)}...), more than tenant ${tenant}'s max_label_name_length (${v.limit})`;
+    }
+    return `series ${series} has label ${JSON.stringify(name)} with a value of ${(batch.valueEnd[v.label] as number) - (batch.valueStart[v.label] as number)} bytes, more than tenant ${tenant}'s max_label_value_length (${v.limit})`;
   }
 
   #describeFuture(s: number, maxTimestampMs: number): string {

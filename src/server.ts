@@ -50,6 +50,11 @@ export function pipelineSettings(config: Config): PipelineSettings {
     },
     relabel: relabelStages(config),
     relabelCacheSize: config.relabel_cache_size,
+    labelLimitsFor(tenant) {
+      const l = mergeLimits(config.limits, config.tenants[tenant]?.limits);
+      if (l.max_label_names_per_series === 0 && l.max_label_name_length === 0 && l.max_label_value_length === 0) return undefined;
+      return { maxLabelNamesPerSeries: l.max_label_names_per_series, maxLabelNameLength: l.max_label_name_length, maxLabelValueLength: l.max_label_value_length };
+    },
   };
 }
 

@@ -94,6 +94,9 @@ const limitFields = {
   max_series_per_request: z.number().int().min(0),
   max_exemplars_per_request: z.number().int().min(0),
   max_metadata_per_request: z.number().int().min(0),
+  max_label_names_per_series: z.number().int().min(0),
+  max_label_name_length: z.number().int().min(0),
+  max_label_value_length: z.number().int().min(0),
 };
 
 const limitsSchema = z.strictObject({
@@ -106,6 +109,9 @@ const limitsSchema = z.strictObject({
   max_series_per_request: limitFields.max_series_per_request.default(0),
   max_exemplars_per_request: limitFields.max_exemplars_per_request.default(0),
   max_metadata_per_request: limitFields.max_metadata_per_request.default(0),
+  max_label_names_per_series: limitFields.max_label_names_per_series.default(0),
+  max_label_name_length: limitFields.max_label_name_length.default(0),
+  max_label_value_length: limitFields.max_label_value_length.default(0),
 });
 
 const tenantLimitsSchema = z.strictObject({
@@ -118,6 +124,9 @@ const tenantLimitsSchema = z.strictObject({
   max_series_per_request: limitFields.max_series_per_request.optional(),
   max_exemplars_per_request: limitFields.max_exemplars_per_request.optional(),
   max_metadata_per_request: limitFields.max_metadata_per_request.optional(),
+  max_label_names_per_series: limitFields.max_label_names_per_series.optional(),
+  max_label_name_length: limitFields.max_label_name_length.optional(),
+  max_label_value_length: limitFields.max_label_value_length.optional(),
 });
 
 const tenantSchema = z.strictObject({

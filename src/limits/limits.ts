@@ -16,6 +16,10 @@ export interface TenantLimits {
   readonly max_series_per_request: number;
   readonly max_exemplars_per_request: number;
   readonly max_metadata_per_request: number;
+  /** Per series: labels (counting __name__), name and value length in bytes. */
+  readonly max_label_names_per_series: number;
+  readonly max_label_name_length: number;
+  readonly max_label_value_length: number;
 }
 
 /** No limit at all: what a config without `limits` gives. */
@@ -29,6 +33,9 @@ export const NO_LIMITS: TenantLimits = {
   max_series_per_request: 0,
   max_exemplars_per_request: 0,
   max_metadata_per_request: 0,
+  max_label_names_per_series: 0,
+  max_label_name_length: 0,
+  max_label_value_length: 0,
 };
 
 /**

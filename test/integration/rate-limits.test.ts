@@ -1,11 +1,12 @@
 /**
- * Per-tenant rate limits on the write path, in-process: a tenant over its rate gets its chosen
+ * Per-tenant limits on the write path, in-process: a tenant over its rate gets its chosen
  * status with Retry-After, while another tenant's pushes all succeed; per-request caps answer 400;
  * a reload changes the limits.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/forward-helpers.js';
 import { type Env, TOKEN_OVERRIDE, body, metricValue, push, series, startEnv } from '../support/write-env.js';
 
 /** A request of `n` series of one sample each, for `cluster`. */
@@ -67,5 +68,36 @@ describe('per-tenant rate limits', () => {
     // The bucket keeps what was spent, and now refills at 1M/s: a moment later there is room.
     await new Promise((r) => setTimeout(r, 50));
     expect((await push(env.url, request(1000, 'edge-a', 'after-reload'))).status).toBe(204);
+  });
+});
+
+describe('per-series label limits', () => {
+  let env: Env;
+  beforeAll(async () => {
+    env = await startEnv('', '', '  team-a:\n    limits: {max_label_names_per_series: 4, max_label_name_length: 12, max_label_value_length: 8}\n');
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  it('refuses the series over a limit with a partial 400 naming the limit, its value and the first such series; the rest arrive', async () => {
+    const t = Date.now();
+    const res = await push(
+      env.url,
+      body([
+        series({ __name__: 'good', cluster: 'edge-a', job: 'x' }, [[1, t]]),
+        series({ __name__: 'many', cluster: 'edge-a', a: '1', b: '2', c: '3' }, [[1, t]]),
+        series({ __name__: 'n', cluster: 'edge-a', a_very_long_label: '1' }, [[1, t]]),
+        series({ __name__: 'v', cluster: 'edge-a', job: 'ninechars' }, [[1, t]]),
+      ]),
+    );
+    expect(res.status).toBe(400);
+    expect(res.text).toContain("has 5 labels, more than tenant team-a's max_label_names_per_series (4)");
+    expect(res.text).toContain('3 of 4 series');
+    await eventually(() => env.received().some((ts) => ts.labels.some((l) => l.value === 'good')), 'the good series at the sink');
+    const text = await env.metricsText();
+    for (const reason of ['max_label_names_per_series', 'label_name_too_long', 'label_value_too_long']) {
+      expect(metricValue(text, 'tributary_ingest_rejected_series_total', { tenant: 'team-a', reason })).toBe(1);
+    }
   });
 });
