@@ -25,6 +25,8 @@ export const REASONS = [
   'max_label_names_per_series',
   'label_name_too_long',
   'label_value_too_long',
+  'max_active_series',
+  'max_active_series_per_cluster',
   // 401 / 403
   'missing_token',
   'unknown_token',
@@ -67,6 +69,8 @@ export type SeriesRejectReason = Extract<
   | 'max_label_names_per_series'
   | 'label_name_too_long'
   | 'label_value_too_long'
+  | 'max_active_series'
+  | 'max_active_series_per_cluster'
 >;
 
 /** Why data was dropped on purpose without refusing the request (counted, never an error). */

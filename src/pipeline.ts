@@ -21,6 +21,7 @@ import { HighWaterMarks, hashSeriesKey, MarkUpdate, RequestMarks, SeriesKey, ten
 import { checkSeriesLabels, compareBytes, LabelCheckResult, LabelShape, renderSeries, sortedLabelOrder } from './policy/label-checks.js';
 import { RejectionSummary } from './policy/rejections.js';
 import type { QueueItemInput } from './queue/queue.js';
+import { type ActiveSeries, type ActiveSeriesLimits, Admission } from './limits/active-series.js';
 import { checkLabelLimits, type LabelLimits, type LabelLimitViolation } from './limits/label-limits.js';
 import { NO_RELABELING, RelabelCache, type RelabeledLabels, type RelabelStage, type RelabelStages, type SeriesOutcome, TenantChain } from './relabel/chain.js';
 import { decodeWriteRequest } from './wire/rw1-decode.js';
@@ -55,6 +56,9 @@ export interface PipelineSettings {
   readonly relabelCacheSize?: number;
   /** A tenant's per-series label limits; none when left out (or undefined for the tenant). */
   labelLimitsFor?(tenant: string): LabelLimits | undefined;
+  /** Active series of every tenant (outlives reloads); with the limits of a tenant, or undefined for none. */
+  readonly activeSeries?: ActiveSeries | undefined;
+  activeSeriesLimitsFor?(tenant: string): ActiveSeriesLimits | undefined;
 }
 
 /** Series (and their samples) that relabel rules dropped in one request, by stage. */
@@ -135,8 +139,15 @@ class PrincipalRoute {
   readonly chain: TenantChain;
   readonly tenant: string;
   readonly labelLimits: LabelLimits | undefined;
+  readonly activeLimits: ActiveSeriesLimits | undefined;
 
-  constructor(principal: Principal, backends: readonly RouteTarget[], chain: TenantChain, labelLimits: LabelLimits | undefined) {
+  constructor(
+    principal: Principal,
+    backends: readonly RouteTarget[],
+    chain: TenantChain,
+    labelLimits: LabelLimits | undefined,
+    activeLimits: ActiveSeriesLimits | undefined,
+  ) {
     this.allowed = new AllowedClusters(principal.allowedClusters);
     this.tenantBytes = Buffer.from(principal.tenant, 'utf8');
     this.keySeed = tenantSeed(principal.tenant);
@@ -144,6 +155,7 @@ class PrincipalRoute {
     this.chain = chain;
     this.tenant = principal.tenant;
     this.labelLimits = labelLimits;
+    this.activeLimits = activeLimits;
   }
 }
 
@@ -393,8 +405,27 @@ export class WritePipeline {
       }
       marks.prefetch(this.#keyLo, n);
     }
+    const activeLimits = route.activeLimits;
+    const active = activeLimits === undefined ? undefined : settings.activeSeries?.of(principal.tenant);
+    if (active !== undefined && activeLimits !== undefined) active.expire(nowMs, activeLimits.windowMs);
     for (let s = 0; s < n; s++) {
       if (this.#fate[s] === SeriesFate.Out) continue;
+      if (active !== undefined && activeLimits !== undefined) {
+        // Every key is there already when relabeling ran; otherwise compute it (the high-water
+        // mark skips series without samples).
+        if (!chain.active) this.#hashSeriesKey(s, route.keySeed, view);
+        const key = ((this.#keyHi[s] as number) >>> 11) * 0x1_0000_0000 + ((this.#keyLo[s] as number) >>> 0);
+        const cluster = route.allowed.names[this.#seriesCluster[s] as number] as string;
+        const admission = active.admit(key, cluster, nowMs, activeLimits);
+        if (admission !== Admission.Admitted) {
+          const reason = admission === Admission.OverTenantLimit ? 'max_active_series' : 'max_active_series_per_cluster';
+          const total = (batch.seriesSampleCount[s] as number) + (batch.seriesHistogramCount[s] as number);
+          this.#reject(s, reason, total, rejections, () => this.#describeActiveLimit(s, reason, principal.tenant, cluster, activeLimits));
+          anyReject = true;
+          acceptedExemplars -= batch.seriesExemplarCount[s] as number;
+          continue;
+        }
+      }
       if (
         requestMarks !== undefined &&
         (batch.seriesSampleCount[s] as number) + (batch.seriesHistogramCount[s] as number) > 0 &&
@@ -585,7 +616,8 @@ export class WritePipeline {
     if (route === undefined) {
       const settings = this.#settings;
       const chain = new TenantChain(this.#relabelStages, principal.tenant, settings.backends.length, settings.clusterLabel);
-      route = new PrincipalRoute(principal, settings.backends, chain, settings.labelLimitsFor?.(principal.tenant));
+      const activeLimits = settings.activeSeries === undefined ? undefined : settings.activeSeriesLimitsFor?.(principal.tenant);
+      route = new PrincipalRoute(principal, settings.backends, chain, settings.labelLimitsFor?.(principal.tenant), activeLimits);
       this.#routes.set(principal, route);
     }
     return route;
@@ -825,6 +857,15 @@ export class WritePipeline {
       return `series ${series} has no ${label} label and tenant ${principal.tenant} requires it (cluster_lock.missing: require); set external_labels: {${label}: ...} on the sender; ${who} may write ${label} ${allowed}`;
     }
     return `series ${series} has no ${label} label and ${who} may write several clusters (${allowed}), so none can be injected; set external_labels: {${label}: ...} on the sender`;
+  }
+
+  #describeActiveLimit(s: number, reason: 'max_active_series' | 'max_active_series_per_cluster', tenant: string, cluster: string, limits: ActiveSeriesLimits): string {
+    const window = `${limits.windowMs / 60_000}m`;
+    const where =
+      reason === 'max_active_series'
+        ? `tenant ${tenant} has ${limits.maxActiveSeries} active series, its max_active_series`
+        : `cluster ${cluster} of tenant ${tenant} has ${limits.maxActiveSeriesPerCluster} active series, its max_active_series_per_cluster`;
+    return `series ${renderSeries(this.#batch, s)} is new and ${where} (active: a sample within ${window}); series already active keep flowing`;
   }
 
   #describeLabelLimit(s: number, v: LabelLimitViolation, tenant: string): string {

@@ -10,6 +10,7 @@ import { Authenticator, ConfigTokenError } from './auth/authenticator.js';
 import type { BackendConfig, Config } from './config/schema.js';
 import { loadConfigFile } from './config/load.js';
 import { BackendForwarder } from './forward/forwarder.js';
+import { ActiveSeries } from './limits/active-series.js';
 import { mergeLimits, perReplica, type TenantLimits } from './limits/limits.js';
 import { RateLimiter } from './limits/rate-limiter.js';
 import { Metrics } from './observability/metrics.js';
@@ -31,7 +32,7 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export function pipelineSettings(config: Config): PipelineSettings {
+export function pipelineSettings(config: Config, activeSeries?: ActiveSeries): PipelineSettings {
   const defaults = config.cluster_lock;
   return {
     clusterLabel: config.cluster_label,
@@ -54,6 +55,12 @@ export function pipelineSettings(config: Config): PipelineSettings {
       const l = mergeLimits(config.limits, config.tenants[tenant]?.limits);
       if (l.max_label_names_per_series === 0 && l.max_label_name_length === 0 && l.max_label_value_length === 0) return undefined;
       return { maxLabelNamesPerSeries: l.max_label_names_per_series, maxLabelNameLength: l.max_label_name_length, maxLabelValueLength: l.max_label_value_length };
+    },
+    activeSeries,
+    activeSeriesLimitsFor(tenant) {
+      const l = mergeLimits(config.limits, config.tenants[tenant]?.limits);
+      if (l.max_active_series === 0 && l.max_active_series_per_cluster === 0) return undefined;
+      return { maxActiveSeries: l.max_active_series, maxActiveSeriesPerCluster: l.max_active_series_per_cluster, windowMs: l.active_series_window };
     },
   };
 }
@@ -134,7 +141,10 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
   }
   for (const f of forwarders) f.start();
 
-  let pipeline = new WritePipeline(pipelineSettings(config));
+  // Active series outlive reloads, as the high-water marks do.
+  const activeSeries = new ActiveSeries();
+  metrics.registerActiveSeries(activeSeries);
+  let pipeline = new WritePipeline(pipelineSettings(config, activeSeries));
   const limiter = new RateLimiter(limitsOf(config));
   let shuttingDown = false;
   const app = buildApp({
@@ -193,7 +203,7 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
         }
         config = next;
         // The new pipeline takes over the per-series high-water marks (unless their size changed).
-        pipeline = new WritePipeline(pipelineSettings(config), pipeline);
+        pipeline = new WritePipeline(pipelineSettings(config, activeSeries), pipeline);
         limiter.configure(limitsOf(config), now());
         metrics.configReloadSuccess.set(1);
         metrics.configReloadTimestamp.set(now() / 1000);

@@ -97,6 +97,9 @@ const limitFields = {
   max_label_names_per_series: z.number().int().min(0),
   max_label_name_length: z.number().int().min(0),
   max_label_value_length: z.number().int().min(0),
+  max_active_series: z.number().int().min(0),
+  max_active_series_per_cluster: z.number().int().min(0),
+  active_series_window: duration,
 };
 
 const limitsSchema = z.strictObject({
@@ -112,6 +115,9 @@ const limitsSchema = z.strictObject({
   max_label_names_per_series: limitFields.max_label_names_per_series.default(0),
   max_label_name_length: limitFields.max_label_name_length.default(0),
   max_label_value_length: limitFields.max_label_value_length.default(0),
+  max_active_series: limitFields.max_active_series.default(0),
+  max_active_series_per_cluster: limitFields.max_active_series_per_cluster.default(0),
+  active_series_window: limitFields.active_series_window.default(20 * 60_000),
 });
 
 const tenantLimitsSchema = z.strictObject({
@@ -127,6 +133,9 @@ const tenantLimitsSchema = z.strictObject({
   max_label_names_per_series: limitFields.max_label_names_per_series.optional(),
   max_label_name_length: limitFields.max_label_name_length.optional(),
   max_label_value_length: limitFields.max_label_value_length.optional(),
+  max_active_series: limitFields.max_active_series.optional(),
+  max_active_series_per_cluster: limitFields.max_active_series_per_cluster.optional(),
+  active_series_window: limitFields.active_series_window.optional(),
 });
 
 const tenantSchema = z.strictObject({

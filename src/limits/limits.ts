@@ -20,6 +20,10 @@ export interface TenantLimits {
   readonly max_label_names_per_series: number;
   readonly max_label_name_length: number;
   readonly max_label_value_length: number;
+  /** Series with a sample within active_series_window (ms): per tenant, and per cluster of the tenant. */
+  readonly max_active_series: number;
+  readonly max_active_series_per_cluster: number;
+  readonly active_series_window: number;
 }
 
 /** No limit at all: what a config without `limits` gives. */
@@ -36,6 +40,9 @@ export const NO_LIMITS: TenantLimits = {
   max_label_names_per_series: 0,
   max_label_name_length: 0,
   max_label_value_length: 0,
+  max_active_series: 0,
+  max_active_series_per_cluster: 0,
+  active_series_window: 20 * 60_000,
 };
 
 /**

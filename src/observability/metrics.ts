@@ -211,6 +211,20 @@ export class Metrics {
     });
   }
 
+  /** Export the active series of the tenants that have an active-series limit, read when scraped. */
+  registerActiveSeries(source: { tenants(): ReadonlyMap<string, { clusters(): ReadonlyMap<string, number> }> }): void {
+    new Gauge({
+      name: 'tributary_active_series',
+      help: 'Series with a sample within the tenant\'s active_series_window, by tenant and cluster (tracked for tenants with an active-series limit).',
+      labelNames: ['tenant', 'cluster'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [tenant, series] of source.tenants()) for (const [cluster, n] of series.clusters()) this.set({ tenant, cluster }, n);
+      },
+    });
+  }
+
   /** Export the relabel cache's size, read when scraped. */
   registerRelabelCacheSize(size: () => number): void {
     new Gauge({

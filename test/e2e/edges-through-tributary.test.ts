@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Topology, startTopology } from '../../scripts/lib/topology.js';
-import { TRIBUTARY_MAIN, e2eAvailable, eventually } from '../support/e2e.js';
+import { TRIBUTARY_MAIN, e2eAvailable, eventually, scrapeMetric } from '../support/e2e.js';
 import { encodeWriteRequest } from '../support/forward-helpers.js';
 import { freePorts } from '../support/ports.js';
 
@@ -22,16 +22,6 @@ async function push(url: string, body: Buffer, token: string | undefined): Promi
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   const res = await fetch(`${url}/api/v1/write`, { method: 'POST', headers, body });
   return { status: res.status, text: await res.text() };
-}
-
-async function tributaryMetric(url: string, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
 }
 
 describe.runIf(available)('edges push through tributary into a central Prometheus 2.42', () => {
@@ -78,7 +68,7 @@ describe.runIf(available)('edges push through tributary into a central Prometheu
 
   it('an edge whose token is bound to another cluster gets nothing through, and it is counted', async () => {
     const rejected = await eventually('cluster_mismatch rejections for team-a', async () => {
-      const n = await tributaryMetric(topo.tributaryUrl, 'tributary_ingest_rejected_samples_total', { tenant: 'team-a', reason: 'cluster_mismatch' });
+      const n = await scrapeMetric(topo.tributaryUrl, 'tributary_ingest_rejected_samples_total', { tenant: 'team-a', reason: 'cluster_mismatch' });
       return n > 0 ? n : undefined;
     });
     expect(rejected).toBeGreaterThan(0);

@@ -101,3 +101,29 @@ describe('per-series label limits', () => {
     }
   });
 });
+
+describe('active series limits', () => {
+  let env: Env;
+  beforeAll(async () => {
+    env = await startEnv('', '', '  team-a:\n    limits: {max_active_series: 3}\n');
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  const pushSeries = (names: string[], t: number) => push(env.url, body(names.map((name) => series({ __name__: name, cluster: 'edge-a' }, [[1, t]]))));
+
+  it('refuses new series over the limit with a partial 400, while the active ones keep arriving', async () => {
+    const t = Date.now();
+    expect((await pushSeries(['s1', 's2', 's3'], t)).status).toBe(204);
+    const res = await pushSeries(['s1', 's2', 's3', 's4'], t + 1000);
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('is new and tenant team-a has 3 active series, its max_active_series');
+    expect(res.text).toContain('1 of 4 series');
+    await eventually(() => env.received().filter((ts) => ts.labels.some((l) => l.value === 's1')).length === 2, 'both samples of s1');
+    expect(env.received().some((ts) => ts.labels.some((l) => l.value === 's4'))).toBe(false);
+    const text = await env.metricsText();
+    expect(metricValue(text, 'tributary_active_series', { tenant: 'team-a', cluster: 'edge-a' })).toBe(3);
+    expect(metricValue(text, 'tributary_ingest_rejected_series_total', { tenant: 'team-a', reason: 'max_active_series' })).toBe(1);
+  });
+});
