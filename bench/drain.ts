@@ -17,6 +17,7 @@ import type { Proc } from '../scripts/lib/procs.js';
 import { prepareRequests } from './lib/requests.js';
 import { generateSeries } from './lib/series.js';
 import type { SinkStats } from './lib/sink.js';
+import { runMain } from './lib/run-main.js';
 import { freePort, startSinkProc, startTributary } from './lib/targets.js';
 
 const HELP = `usage: node dist/bench/drain.js [--rate SAMPLES_PER_S] [--outage S] [--duration S] [--series N] [--batch N] [--synchronous normal|full]
@@ -159,10 +160,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`drain: ${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runMain('drain', main);

@@ -82,6 +82,10 @@ export interface TributaryOptions {
   readonly maxSamplesPerSend: number | undefined;
   /** queue.synchronous (durability level of the SQLite queue), or tributary's default. */
   readonly synchronous?: 'normal' | 'full' | undefined;
+  /** More tenants, each with its token (written to a file beside the bench's) and cluster. */
+  readonly moreTokens?: ReadonlyArray<{ readonly tenant: string; readonly cluster: string; readonly token: string }>;
+  /** The config's `tenants` (per-tenant limits, for example). */
+  readonly tenants?: Record<string, unknown>;
 }
 
 /** The tributary config for a bench run (JSON, which is YAML too). */
@@ -94,7 +98,11 @@ export function tributaryConfig(o: Omit<TributaryOptions, 'mainJs' | 'token'>, t
     server: { listen_address: `127.0.0.1:${o.port}` },
     data_dir: join(o.dir, 'data'),
     ...(o.synchronous === undefined ? {} : { queue: { synchronous: o.synchronous } }),
-    tokens: [{ tenant: o.tenant, clusters: [o.cluster], token_file: tokenFile }],
+    tokens: [
+      { tenant: o.tenant, clusters: [o.cluster], token_file: tokenFile },
+      ...(o.moreTokens ?? []).map((t, i) => ({ tenant: t.tenant, clusters: [t.cluster], token_file: `${tokenFile}.${i}` })),
+    ],
+    ...(o.tenants === undefined ? {} : { tenants: o.tenants }),
     backends: [backend],
   };
 }
@@ -103,6 +111,7 @@ export async function startTributary(o: TributaryOptions): Promise<Target> {
   if (!existsSync(o.mainJs)) throw new Error(`${o.mainJs} not found: run \`npm run build\` first`);
   const tokenFile = join(o.dir, 'bench.token');
   writeFileSync(tokenFile, `${o.token}\n`, { mode: 0o600 });
+  for (const [i, t] of (o.moreTokens ?? []).entries()) writeFileSync(`${tokenFile}.${i}`, `${t.token}\n`, { mode: 0o600 });
   const configFile = join(o.dir, 'tributary.yml');
   writeFileSync(configFile, `${JSON.stringify(tributaryConfig(o, tokenFile), null, 2)}\n`);
   const proc = startProc('tributary', process.execPath, [o.mainJs, 'serve', '--config', configFile], join(o.dir, 'tributary.log'));

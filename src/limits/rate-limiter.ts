@@ -4,8 +4,9 @@
  * a tenant cannot get a fresh burst by waiting for a reload.
  *
  * Two checks per request, as the design's admit and enforce stages:
- * - `admit`, before the body is read: one request token, and at least one sample token. A tenant
- *   whose bucket is empty costs no decode work.
+ * - `admit`, before the body is read: one request token, and as many sample tokens as the tenant's
+ *   last request needed (edges send batches of about the same size). A tenant over its rate is
+ *   refused before its body is decoded, so flooding costs it an HTTP exchange, not a decode.
  * - `takeSamples`, after decoding: all the request's samples at once, or none (the whole request
  *   is refused, as Mimir does: partial acceptance would make the sender's retry resend the rest).
  */
@@ -16,6 +17,8 @@ import { TokenBucket } from './token-bucket.js';
 interface TenantBuckets {
   requests: TokenBucket | undefined;
   samples: TokenBucket | undefined;
+  /** What the tenant's last request would have added: the likely cost of its next one. */
+  lastSamples: number;
 }
 
 /** What one request holds, as the pipeline counted it. */
@@ -72,8 +75,11 @@ export class RateLimiter {
   admit(tenant: string, nowMs: number): void {
     const limits = this.#limitsFor(tenant);
     const buckets = this.#bucketsOf(tenant, limits, nowMs);
-    if (buckets.samples !== undefined && buckets.samples.available(nowMs) < 1) {
-      throw this.#samplesRefusal(tenant, limits, buckets.samples.waitMs(1, nowMs), 'has no samples left in its ingestion rate');
+    if (buckets.samples !== undefined) {
+      const expected = Math.min(Math.max(1, buckets.lastSamples), buckets.samples.burst);
+      if (buckets.samples.available(nowMs) < expected) {
+        throw this.#samplesRefusal(tenant, limits, buckets.samples.waitMs(expected, nowMs), `has not enough of its ingestion rate left for a request like its last one (${expected} samples)`);
+      }
     }
     if (buckets.requests !== undefined && !buckets.requests.tryTake(1, nowMs)) {
       const wait = buckets.requests.waitMs(1, nowMs);
@@ -94,7 +100,9 @@ export class RateLimiter {
     const limits = this.#limitsFor(tenant);
     checkRequestCaps(tenant, limits, request);
     const samples = request.samples + request.exemplars + request.metadata;
-    const bucket = this.#bucketsOf(tenant, limits, nowMs).samples;
+    const buckets = this.#bucketsOf(tenant, limits, nowMs);
+    buckets.lastSamples = samples;
+    const bucket = buckets.samples;
     if (bucket === undefined || samples === 0 || bucket.tryTake(samples, nowMs)) return;
     throw this.#samplesRefusal(tenant, limits, bucket.waitMs(samples, nowMs), `is over its ingestion rate with this request of ${samples} samples`);
   }
@@ -112,7 +120,7 @@ export class RateLimiter {
   #bucketsOf(tenant: string, limits: TenantLimits, nowMs: number): TenantBuckets {
     let buckets = this.#buckets.get(tenant);
     if (buckets === undefined) {
-      buckets = this.#rebuild({ requests: undefined, samples: undefined }, limits, nowMs);
+      buckets = this.#rebuild({ requests: undefined, samples: undefined, lastSamples: 0 }, limits, nowMs);
       this.#buckets.set(tenant, buckets);
     }
     return buckets;
@@ -122,6 +130,7 @@ export class RateLimiter {
     return {
       requests: resize(old.requests, limits.request_rate, limits.request_burst_size, nowMs),
       samples: resize(old.samples, limits.ingestion_rate, limits.ingestion_burst_size, nowMs),
+      lastSamples: old.lastSamples,
     };
   }
 }

@@ -66,7 +66,19 @@ describe('RateLimiter', () => {
     limiter.takeSamples('small', samples(2000), 0);
     const err = refusal(() => limiter.admit('small', 0));
     expect(err.reason).toBe('rate_limited');
-    expect(err.message).toContain('has no samples left in its ingestion rate (1000 samples/s, burst 2000)');
+    expect(err.message).toContain('has not enough of its ingestion rate left for a request like its last one (2000 samples) (1000 samples/s, burst 2000)');
+  });
+
+  it('expects a request like the last one before reading the body, and lets a smaller one wait less', () => {
+    const limiter = new RateLimiter(limitsFor);
+    limiter.takeSamples('small', samples(1500), 0);
+    // 500 left; the next request is expected to need 1500: refused until 1000 more are earned.
+    const err = refusal(() => limiter.admit('small', 0));
+    expect(err.retryAfterSeconds).toBe(1);
+    limiter.admit('small', 1000);
+    limiter.takeSamples('small', samples(100), 1000);
+    // The last request was small: 1400 left is plenty for the next one.
+    limiter.admit('small', 1000);
   });
 
   it('answers 429 when the tenant chose it', () => {
