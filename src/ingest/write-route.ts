@@ -82,9 +82,9 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
       const body = Buffer.isBuffer(request.body) ? request.body : EMPTY_BODY;
       const result = deps.pipeline().process(principal, body, deps.now());
       try {
-        // Everything the request would add counts against the rate, as Mimir counts it.
+        // The caps see the request as sent; the rate, what it would add (as Mimir counts it).
         const counts = { series: result.seriesTotal, samples: result.receivedSamples, exemplars: result.acceptedExemplars, metadata: result.metadata };
-        deps.limiter.takeSamples(principal.tenant, counts, deps.now());
+        deps.limiter.takeSamples(principal.tenant, counts, deps.now(), result.acceptedSamples + result.acceptedExemplars + result.metadata);
       } catch (err) {
         if (err instanceof TributaryError) deps.metrics.ingestRejectedSamples.labels(principal.tenant, err.reason).inc(result.receivedSamples);
         throw err;

@@ -94,12 +94,13 @@ export class RateLimiter {
 
   /**
    * After decoding: the request's counts against the per-request caps, then what it would add
-   * (float samples, native histogram samples, exemplars and metadata) against the ingestion rate.
+   * against the ingestion rate: `cost`, its accepted float samples, native histogram samples,
+   * exemplars and metadata (series refused for other reasons cost nothing).
    */
-  takeSamples(tenant: string, request: RequestCounts, nowMs: number): void {
+  takeSamples(tenant: string, request: RequestCounts, nowMs: number, cost = request.samples + request.exemplars + request.metadata): void {
     const limits = this.#limitsFor(tenant);
     checkRequestCaps(tenant, limits, request);
-    const samples = request.samples + request.exemplars + request.metadata;
+    const samples = cost;
     const buckets = this.#bucketsOf(tenant, limits, nowMs);
     buckets.lastSamples = samples;
     const bucket = buckets.samples;

@@ -114,6 +114,13 @@ describe('RateLimiter', () => {
     limiter.takeSamples('small', samples(100), 0);
   });
 
+  it('charges the rate only what the request adds (its refused series cost nothing), while caps see it whole', () => {
+    const limiter = new RateLimiter(limitsFor);
+    limiter.takeSamples('small', samples(1500), 0, 100);
+    limiter.takeSamples('small', samples(1900), 0, 1900);
+    expect(refusal(() => limiter.takeSamples('small', samples(2001), 0, 1)).reason).toBe('too_many_samples');
+  });
+
   it('keeps spent tokens across a reload with new limits', () => {
     const limiter = new RateLimiter(limitsFor);
     limiter.takeSamples('small', samples(2000), 0);
