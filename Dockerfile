@@ -2,7 +2,7 @@
 # Mirrors what CI proves: `npm ci` (which builds via the prepare script), then `node dist/src/main.js`.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-# better-sqlite3 builds its native addon when no prebuilt binary matches.
+# better-sqlite3 and re2 build their native addons when no prebuilt binary matches (re2: about 2 minutes).
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
