@@ -518,8 +518,8 @@ export class WritePipeline {
     const buf = batch.buf;
     const first = batch.seriesLabelFirst[s] as number;
     const last = first + (batch.seriesLabelCount[s] as number) - 1;
-    const from = Math.min(batch.nameStart[first] as number, batch.valueStart[first] as number);
-    const to = Math.max(batch.nameEnd[last] as number, batch.valueEnd[last] as number);
+    const from = batch.labelBlockStart(s);
+    const to = batch.labelBlockEnd(s);
     const verdict = this.#verdict[s] as ClusterVerdict;
     // The label bytes decide the chain's input, unless the cluster was injected or overridden:
     // then so does the token's cluster.
@@ -551,12 +551,8 @@ export class WritePipeline {
   #hashSeriesKey(s: number, seed: SeriesKey, view: DataView): void {
     const batch = this.#batch;
     // A series that got here has at least one label (an empty label set is rejected).
-    const firstLabel = batch.seriesLabelFirst[s] as number;
-    const lastLabel = firstLabel + (batch.seriesLabelCount[s] as number) - 1;
-    const from = Math.min(batch.nameStart[firstLabel] as number, batch.valueStart[firstLabel] as number);
-    const to = Math.max(batch.nameEnd[lastLabel] as number, batch.valueEnd[lastLabel] as number);
     const key = this.#key;
-    hashSeriesKey(view, batch.buf, from, to, seed, key);
+    hashSeriesKey(view, batch.buf, batch.labelBlockStart(s), batch.labelBlockEnd(s), seed, key);
     this.#keyLo[s] = key.lo;
     this.#keyHi[s] = key.hi;
   }

@@ -81,9 +81,7 @@ const decoded = raws.map((raw) => {
 let labelBytes = 0;
 for (const { batch: b } of decoded) {
   for (let s = 0; s < b.seriesCount; s++) {
-    const f = b.seriesLabelFirst[s] as number;
-    const l = f + (b.seriesLabelCount[s] as number) - 1;
-    labelBytes += Math.max(b.nameEnd[l] as number, b.valueEnd[l] as number) - Math.min(b.nameStart[f] as number, b.valueStart[f] as number);
+    labelBytes += b.labelBlockEnd(s) - b.labelBlockStart(s);
   }
 }
 console.log(`label bytes per series (hashed for the high-water mark key): ${(labelBytes / decoded.length / BATCH).toFixed(0)}`);
@@ -102,11 +100,7 @@ const nextEpoch = () => {
 function markRound(requestMarks: RequestMarks, i: number): void {
   const { batch: b, view } = decoded[i % decoded.length] as (typeof decoded)[number];
   for (let s = 0; s < b.seriesCount; s++) {
-    const f = b.seriesLabelFirst[s] as number;
-    const l = f + (b.seriesLabelCount[s] as number) - 1;
-    const from = Math.min(b.nameStart[f] as number, b.valueStart[f] as number);
-    const to = Math.max(b.nameEnd[l] as number, b.valueEnd[l] as number);
-    hashSeriesKey(view, b.buf, from, to, seed, key);
+    hashSeriesKey(view, b.buf, b.labelBlockStart(s), b.labelBlockEnd(s), seed, key);
     keyLo[s] = key.lo;
     keyHi[s] = key.hi;
   }
@@ -137,11 +131,7 @@ time(
   (i) => {
     const { batch: b, view } = decoded[i % decoded.length] as (typeof decoded)[number];
     for (let s = 0; s < b.seriesCount; s++) {
-      const f = b.seriesLabelFirst[s] as number;
-      const l = f + (b.seriesLabelCount[s] as number) - 1;
-      const from = Math.min(b.nameStart[f] as number, b.valueStart[f] as number);
-      const to = Math.max(b.nameEnd[l] as number, b.valueEnd[l] as number);
-      hashSeriesKey(view, b.buf, from, to, seed, key);
+      hashSeriesKey(view, b.buf, b.labelBlockStart(s), b.labelBlockEnd(s), seed, key);
     }
   },
 );

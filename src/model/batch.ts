@@ -64,6 +64,23 @@ export class WireBatch {
   metadataStart: Uint32Array = new Uint32Array(16);
   metadataEnd: Uint32Array = new Uint32Array(16);
 
+  /**
+   * Where series `s`'s label block starts: the first label's first byte. Labels are recorded in
+   * wire order, and a Label may put its value before its name, hence the min. The block
+   * [labelBlockStart, labelBlockEnd) holds every name and value of the series (with their framing);
+   * the series must have at least one label.
+   */
+  labelBlockStart(s: number): number {
+    const first = this.seriesLabelFirst[s] as number;
+    return Math.min(this.nameStart[first] as number, this.valueStart[first] as number);
+  }
+
+  /** Where series `s`'s label block ends: the last label's last byte (see labelBlockStart). */
+  labelBlockEnd(s: number): number {
+    const last = (this.seriesLabelFirst[s] as number) + (this.seriesLabelCount[s] as number) - 1;
+    return Math.max(this.nameEnd[last] as number, this.valueEnd[last] as number);
+  }
+
   /** Forget the previous request, keep the capacity. */
   reset(buf: Buffer): void {
     this.buf = buf;

@@ -89,15 +89,8 @@ export function checkSeriesLabels(batch: WireBatch, s: number, clusterLabel: Buf
 
   // One native scan over the series' whole label block (names, values and their protobuf
   // framing): when it is all ASCII, every value is valid UTF-8 and the per-value check is skipped.
-  // Labels are recorded in wire order, so the block from the first label's first byte to the last
-  // label's last byte holds every value (a Label may put its value before its name).
   let allAscii = false;
-  if (count > 0) {
-    const last = first + count - 1;
-    const from = Math.min(batch.nameStart[first] as number, batch.valueStart[first] as number);
-    const to = Math.max(batch.nameEnd[last] as number, batch.valueEnd[last] as number);
-    allAscii = isAsciiNative(buf.subarray(from, to));
-  }
+  if (count > 0) allAscii = isAsciiNative(buf.subarray(batch.labelBlockStart(s), batch.labelBlockEnd(s)));
   let nonEmpty = 0;
   let hasName = false;
   for (let k = first; k < first + count; k++) {
