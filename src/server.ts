@@ -36,7 +36,7 @@ export function pipelineSettings(config: Config, activeSeries?: ActiveSeries): P
   const defaults = config.cluster_lock;
   return {
     clusterLabel: config.cluster_label,
-    futureGraceMs: config.validation.future_grace,
+    futureGraceMs: config.limits.future_grace,
     maxDecodedBytes: config.server.max_decoded_bytes,
     maxTrackedSeries: config.validation.max_tracked_series,
     backends: config.backends.map((b) => ({

@@ -66,8 +66,6 @@ const clusterLockSchema = z.strictObject({
 });
 
 const validationSchema = z.strictObject({
-  /** Samples more than this ahead of tributary's clock are rejected. */
-  future_grace: duration.default(10 * 60_000),
   /**
    * Series whose last accepted timestamp is remembered, to drop samples older than it (and exact
    * duplicates) before they reach a backend that would refuse the whole batch for them.
@@ -100,6 +98,13 @@ const limitFields = {
   max_active_series: z.number().int().min(0),
   max_active_series_per_cluster: z.number().int().min(0),
   active_series_window: duration,
+  /** Compressed and decompressed body size caps of this tenant (0: only the server's caps). */
+  max_body_bytes: bytes,
+  max_decoded_bytes: bytes,
+  /** Samples more than this ahead of tributary's clock are rejected (too_far_in_future). */
+  future_grace: duration,
+  /** Samples older than this are rejected (too_old); 0: no limit. */
+  max_sample_age: duration,
 };
 
 const limitsSchema = z.strictObject({
@@ -118,6 +123,10 @@ const limitsSchema = z.strictObject({
   max_active_series: limitFields.max_active_series.default(0),
   max_active_series_per_cluster: limitFields.max_active_series_per_cluster.default(0),
   active_series_window: limitFields.active_series_window.default(20 * 60_000),
+  max_body_bytes: limitFields.max_body_bytes.default(0),
+  max_decoded_bytes: limitFields.max_decoded_bytes.default(0),
+  future_grace: limitFields.future_grace.default(10 * 60_000),
+  max_sample_age: limitFields.max_sample_age.default(0),
 });
 
 const tenantLimitsSchema = z.strictObject({
@@ -136,7 +145,17 @@ const tenantLimitsSchema = z.strictObject({
   max_active_series: limitFields.max_active_series.optional(),
   max_active_series_per_cluster: limitFields.max_active_series_per_cluster.optional(),
   active_series_window: limitFields.active_series_window.optional(),
+  max_body_bytes: limitFields.max_body_bytes.optional(),
+  max_decoded_bytes: limitFields.max_decoded_bytes.optional(),
+  future_grace: limitFields.future_grace.optional(),
+  max_sample_age: limitFields.max_sample_age.optional(),
 });
+
+/**
+ * One tenant's limit overrides as the admin API and `tributary tenant limits set` take them: the
+ * fields of `tenants.<name>.limits`, each optional (durations and sizes as in the config file).
+ */
+export const tenantLimitOverridesSchema = tenantLimitsSchema;
 
 const tenantSchema = z.strictObject({
   cluster_lock: clusterLockSchema.default({}),
@@ -164,6 +183,29 @@ const tokenSchema = z
       ctx.addIssue({ code: 'custom', message: 'set exactly one of token_file or token_sha256' });
     }
   });
+
+/** The admin API's token (separate from every tenant token); without it the admin API is off. */
+const adminSchema = z
+  .strictObject({
+    token_file: z.string().min(1).optional(),
+    token_sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (sha256sum of the token)')
+      .transform((s) => s.toLowerCase())
+      .optional(),
+  })
+  .superRefine((a, ctx) => {
+    if ((a.token_file === undefined) === (a.token_sha256 === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of token_file or token_sha256' });
+    }
+  });
+
+const usageSchema = z.strictObject({
+  /** How long hourly usage rows are kept. */
+  retention: duration.default(90 * 86_400_000),
+  /** How often counted usage is written to the state database (and at shutdown). */
+  flush_interval: duration.default(10_000),
+});
 
 const basicAuthSchema = z.strictObject({
   username: z.string().min(1),
@@ -249,6 +291,9 @@ export const configSchema = z
      */
     replicas: z.number().int().min(1).default(1),
     queue: queueSchema.default(queueSchema.parse({})),
+    /** The admin HTTP API (/admin/v1/...); off when absent. */
+    admin: adminSchema.optional(),
+    usage: usageSchema.default(usageSchema.parse({})),
     tenants: z.record(z.string().min(1), tenantSchema).default({}),
     tokens: z.array(tokenSchema).default([]),
     /** Applied first, to every tenant's series (Prometheus `relabel_config` rules). */
@@ -287,3 +332,5 @@ export type Config = z.output<typeof configSchema>;
 export type BackendConfig = Config['backends'][number];
 export type TokenConfig = Config['tokens'][number];
 export type ClusterLockPolicy = Config['cluster_lock'];
+export type AdminConfig = NonNullable<Config['admin']>;
+export type TenantLimitOverridesInput = z.input<typeof tenantLimitOverridesSchema>;

@@ -24,6 +24,12 @@ export interface TenantLimits {
   readonly max_active_series: number;
   readonly max_active_series_per_cluster: number;
   readonly active_series_window: number;
+  /** Body caps in bytes, compressed and decompressed (0: the server's `max_body_bytes` / `max_decoded_bytes` only). */
+  readonly max_body_bytes: number;
+  readonly max_decoded_bytes: number;
+  /** ms a sample may be ahead of tributary's clock; older than `max_sample_age` ms is refused (0: any age). */
+  readonly future_grace: number;
+  readonly max_sample_age: number;
 }
 
 /** No limit at all: what a config without `limits` gives. */
@@ -43,6 +49,10 @@ export const NO_LIMITS: TenantLimits = {
   max_active_series: 0,
   max_active_series_per_cluster: 0,
   active_series_window: 20 * 60_000,
+  max_body_bytes: 0,
+  max_decoded_bytes: 0,
+  future_grace: 10 * 60_000,
+  max_sample_age: 0,
 };
 
 /**

@@ -86,6 +86,51 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'tenants: tenants managed at run time (admin API / CLI): disabled flag and limit overrides',
+    up(db) {
+      // A row exists only for a tenant an operator touched at run time; tenants of the config file
+      // and of tokens exist without one. limits holds the overrides as a JSON object of limit fields
+      // in canonical units (ms, bytes), '{}' for none.
+      db.exec(`
+        CREATE TABLE tenants (
+          name        TEXT PRIMARY KEY,
+          description TEXT,
+          created_at  INTEGER NOT NULL,
+          updated_at  INTEGER NOT NULL,
+          disabled_at INTEGER,
+          limits      TEXT NOT NULL DEFAULT '{}'
+        ) STRICT;
+      `);
+    },
+  },
+  {
+    version: 4,
+    description: 'usage: accepted and rejected data per tenant, cluster and hour',
+    up(db) {
+      // One row per (tenant, cluster, hour); flushes add to it (upsert). hour is the start of the
+      // hour in seconds since the epoch (UTC). cluster is '' when a rejection names no cluster.
+      // active_series is the most active series seen at a flush in that hour (NULL: not tracked).
+      // WITHOUT ROWID: the primary key is the only access path (range by tenant and hour).
+      db.exec(`
+        CREATE TABLE usage (
+          tenant            TEXT NOT NULL,
+          cluster           TEXT NOT NULL,
+          hour              INTEGER NOT NULL,
+          accepted_samples  INTEGER NOT NULL DEFAULT 0,
+          rejected_samples  INTEGER NOT NULL DEFAULT 0,
+          accepted_series   INTEGER NOT NULL DEFAULT 0,
+          rejected_series   INTEGER NOT NULL DEFAULT 0,
+          requests          INTEGER NOT NULL DEFAULT 0,
+          rejected_requests INTEGER NOT NULL DEFAULT 0,
+          active_series     INTEGER,
+          PRIMARY KEY (tenant, cluster, hour)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX usage_hour ON usage (hour);
+      `);
+    },
+  },
 ];
 
 /** The schema version this code produces. */

@@ -22,7 +22,7 @@ describe('config', () => {
     expect(c.server.max_body_bytes).toBe(10 * 1024 * 1024);
     expect(c.cluster_label).toBe('cluster');
     expect(c.cluster_lock).toEqual({ missing: 'inject', mismatch: 'reject' });
-    expect(c.validation.future_grace).toBe(600_000);
+    expect(c.limits.future_grace).toBe(600_000);
     const b = c.backends[0];
     expect(b?.shards).toBe(4);
     expect(b?.accepts_native_histograms).toBe(false);
