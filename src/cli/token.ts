@@ -11,11 +11,10 @@
  */
 import { type Command, CommanderError, Option } from 'commander';
 import { generateToken, generateTokenId, hashToken } from '../auth/token.js';
-import { loadConfigFile } from '../config/load.js';
-import { closeDatabase, type Database, DB_FILE_NAME, openDatabase } from '../state/db.js';
 import { type TokenRecord, TokensRepo } from '../state/tokens-repo.js';
 import { CliExit, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from './exit.js';
 import { formatTable, outputOf } from './output.js';
+import { formatTime, isoOrNull, type StateOptions, stateSource, usageError, withDatabase, withStateOptions } from './state.js';
 
 /**
  * Commander's exit callback for tributary: commander reports its own usage errors (unknown option,
@@ -29,11 +28,6 @@ export function tributaryExitOverride(err: CommanderError): never {
     throw new CommanderError(EXIT_USAGE, err.code, err.message);
   }
   throw err;
-}
-
-interface StateOptions {
-  readonly dataDir: string;
-  readonly config?: string;
 }
 
 interface CreateOptions extends StateOptions {
@@ -92,12 +86,6 @@ export function registerTokenCommands(program: Command): void {
   ).action((id: string, options: StateOptions, command: Command) => revokeToken(id, options, command));
 }
 
-function withStateOptions(command: Command): Command {
-  return command
-    .option('--data-dir <dir>', 'the state directory', './data')
-    .addOption(new Option('--config <file>', "use this config file's data_dir").conflicts('dataDir'));
-}
-
 function collect(value: string, previous: readonly string[] | undefined): readonly string[] {
   return [...(previous ?? []), value];
 }
@@ -110,8 +98,8 @@ function createToken(options: CreateOptions, command: Command): void {
   const description = options.description?.trim() || undefined;
 
   const secret = generateToken();
-  const record = withRepo(options, (repo) =>
-    repo.create({ id: generateTokenId(), hash: hashToken(secret), tenant, clusters, description, createdAtMs: Date.now() }),
+  const record = withDatabase(options, (db) =>
+    new TokensRepo(db).create({ id: generateTokenId(), hash: hashToken(secret), tenant, clusters, description, createdAtMs: Date.now() }),
   );
 
   const io = outputOf(command);
@@ -131,7 +119,7 @@ function createToken(options: CreateOptions, command: Command): void {
 }
 
 function listTokens(options: ListOptions, command: Command): void {
-  const records = withRepo(options, (repo) => repo.list({ tenant: options.tenant }));
+  const records = withDatabase(options, (db) => new TokensRepo(db).list({ tenant: options.tenant }));
   const io = outputOf(command);
   if (options.json === true) {
     io.out(`${JSON.stringify(records.map(toJson), null, 2)}\n`);
@@ -161,7 +149,7 @@ function revokeToken(id: string, options: StateOptions, command: Command): void 
   if (id.startsWith('config:')) {
     throw new CliExit(EXIT_RUNTIME, `error: token ${id} comes from the config file: remove it from "tokens:" and reload tributary (SIGHUP)`);
   }
-  const result = withRepo(options, (repo) => repo.revoke(id, Date.now()));
+  const result = withDatabase(options, (db) => new TokensRepo(db).revoke(id, Date.now()));
   const io = outputOf(command);
   switch (result.outcome) {
     case 'revoked':
@@ -175,34 +163,6 @@ function revokeToken(id: string, options: StateOptions, command: Command): void 
   }
 }
 
-/**
- * Open the state database named by the options, run `fn`, close it. A config that cannot be loaded
- * throws its `ConfigError` (exit 2); a database that cannot be opened is a runtime failure (exit 1).
- */
-function withRepo<T>(options: StateOptions, fn: (repo: TokensRepo) => T): T {
-  const dataDir = options.config === undefined ? options.dataDir : loadConfigFile(options.config).data_dir;
-  let db: Database;
-  try {
-    db = openDatabase(dataDir);
-  } catch (err) {
-    throw new CliExit(EXIT_RUNTIME, `error: cannot open the state database in ${dataDir}: ${(err as Error).message}`);
-  }
-  try {
-    return fn(new TokensRepo(db));
-  } finally {
-    closeDatabase(db);
-  }
-}
-
-function stateSource(options: StateOptions): string {
-  return options.config === undefined ? `${options.dataDir}/${DB_FILE_NAME}` : `the data_dir of ${options.config}`;
-}
-
-function usageError(command: Command, message: string): never {
-  command.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: 'tributary.usage' });
-}
-
-
 function toJson(r: TokenRecord): Record<string, unknown> {
   return {
     id: r.id,
@@ -213,13 +173,4 @@ function toJson(r: TokenRecord): Record<string, unknown> {
     last_used_at: isoOrNull(r.lastUsedAtMs),
     revoked_at: isoOrNull(r.revokedAtMs),
   };
-}
-
-function isoOrNull(ms: number | undefined): string | null {
-  return ms === undefined ? null : new Date(ms).toISOString();
-}
-
-/** UTC to the second: enough to tell tokens apart, narrow enough for a terminal. */
-function formatTime(ms: number | undefined): string {
-  return ms === undefined ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
