@@ -5,12 +5,16 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { type AdminDeps, registerAdminRoutes } from './admin/routes.js';
+import { requestCluster } from './auth/principal.js';
 import { InternalError, RejectedSeriesError, TributaryError } from './errors.js';
-import { WRITE_PATH, registerWriteRoute, translateFastifyError, type WriteRouteDeps } from './ingest/write-route.js';
+import { REFUSED_REQUEST, WRITE_PATH, registerWriteRoute, translateFastifyError, type WriteRouteDeps } from './ingest/write-route.js';
 import { LogThrottle } from './observability/throttled-log.js';
 
 export interface AppDeps extends WriteRouteDeps {
   readonly logger: Logger;
+  /** The admin API (/admin/v1/...); left out in tests of the write path alone. */
+  readonly admin?: AdminDeps;
   /** Ready = config loaded, state open, not shutting down. */
   isReady(): boolean;
 }
@@ -41,10 +45,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       error = translated ?? new InternalError(`internal error (request id ${request.id})`);
       if (translated === undefined) request.log.error({ err: rawError, reqId: request.id }, 'BUG: unexpected error while handling a request');
     }
-    const tenant = request.principal?.tenant ?? '';
+    const principal = request.principal;
+    const tenant = principal?.tenant ?? '';
     if (!(error instanceof RejectedSeriesError)) {
       // Whole-request refusals; partial rejections were counted per series by the route.
-      metrics.ingestRejectedRequests.labels(tenant, error.reason).inc();
+      const cluster = principal === null ? '' : requestCluster(principal);
+      metrics.ingestRejectedRequests.labels(tenant, cluster, error.reason).inc();
+      if (principal !== null) deps.usage?.record(tenant, cluster, REFUSED_REQUEST, deps.now());
     }
     const suppressed = throttle.allow(`${tenant}/${error.reason}`);
     if (suppressed >= 0) {
@@ -64,6 +71,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   registerWriteRoute(app, deps);
+  if (deps.admin !== undefined) registerAdminRoutes(app, deps.admin);
 
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics();

@@ -20,6 +20,7 @@ export const REASONS = [
   'invalid_utf8',
   'empty_labelset',
   'too_far_in_future',
+  'too_old',
   'cluster_mismatch',
   'cluster_missing',
   'max_label_names_per_series',
@@ -31,6 +32,7 @@ export const REASONS = [
   'missing_token',
   'unknown_token',
   'token_revoked',
+  'tenant_disabled',
   // 400: the request is over one of the tenant's per-request limits
   'too_many_samples',
   'too_many_series',
@@ -64,6 +66,7 @@ export type SeriesRejectReason = Extract<
   | 'invalid_utf8'
   | 'empty_labelset'
   | 'too_far_in_future'
+  | 'too_old'
   | 'cluster_mismatch'
   | 'cluster_missing'
   | 'max_label_names_per_series'
@@ -127,10 +130,10 @@ export class UnauthenticatedError extends TributaryError {
   }
 }
 
-/** 403: the token is known but may no longer write. */
+/** 403: the token is known but may no longer write (revoked, or its tenant disabled by an operator). */
 export class ForbiddenError extends TributaryError {
   readonly status = 403;
-  constructor(reason: 'token_revoked', message: string) {
+  constructor(reason: 'token_revoked' | 'tenant_disabled', message: string) {
     super(reason, message);
   }
 }

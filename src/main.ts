@@ -9,7 +9,9 @@ import { CliExit, EXIT_RUNTIME, EXIT_USAGE } from './cli/exit.js';
 import { registerQueueCommands } from './cli/queue.js';
 import { registerRelabelCommand } from './cli/relabel.js';
 import { registerServeCommand } from './cli/serve.js';
+import { registerTenantCommands } from './cli/tenant.js';
 import { registerTokenCommands } from './cli/token.js';
+import { registerUsageCommand } from './cli/usage.js';
 import { VERSION } from './version.js';
 
 export function buildProgram(): Command {
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServeCommand(program);
   registerTokenCommands(program);
+  registerTenantCommands(program);
+  registerUsageCommand(program);
   registerQueueCommands(program);
   registerCheckConfigCommand(program);
   registerRelabelCommand(program);

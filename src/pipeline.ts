@@ -23,6 +23,7 @@ import { RejectionSummary } from './policy/rejections.js';
 import type { QueueItemInput } from './queue/queue.js';
 import { type ActiveSeries, type ActiveSeriesLimits, Admission } from './limits/active-series.js';
 import { checkLabelLimits, type LabelLimits, type LabelLimitViolation } from './limits/label-limits.js';
+import type { TenantLimits } from './limits/limits.js';
 import { NO_RELABELING, RelabelCache, type RelabeledLabels, type RelabelStage, type RelabelStages, type SeriesOutcome, TenantChain } from './relabel/chain.js';
 import { decodeWriteRequest } from './wire/rw1-decode.js';
 import { WriteRequestEncoder } from './wire/rw1-encode.js';
@@ -39,7 +40,9 @@ export interface RouteTarget {
 
 export interface PipelineSettings {
   readonly clusterLabel: string;
+  /** Every tenant's future grace when `limitsFor` is left out. */
   readonly futureGraceMs: number;
+  /** `server.max_decoded_bytes`: no tenant's cap goes above it. */
   readonly maxDecodedBytes: number;
   readonly backends: readonly RouteTarget[];
   /**
@@ -59,6 +62,8 @@ export interface PipelineSettings {
   /** Active series of every tenant (outlives reloads); with the limits of a tenant, or undefined for none. */
   readonly activeSeries?: ActiveSeries | undefined;
   activeSeriesLimitsFor?(tenant: string): ActiveSeriesLimits | undefined;
+  /** A tenant's effective limits, for its timestamp window and decoded-size cap; none when left out. */
+  limitsFor?(tenant: string): TenantLimits;
 }
 
 /** Series (and their samples) that relabel rules dropped in one request, by stage. */
@@ -68,6 +73,16 @@ export interface RelabelDrop {
   readonly backend: string;
   readonly series: number;
   readonly samples: number;
+}
+
+/** What one request brought of one cluster: accepted and refused per series (for usage accounting). */
+export interface ClusterUsage {
+  /** '' for refused data that named no cluster the token may write. */
+  readonly cluster: string;
+  readonly acceptedSamples: number;
+  readonly acceptedSeries: number;
+  readonly rejectedSamples: number;
+  readonly rejectedSeries: number;
 }
 
 /** What happened to one request; the caller counts it and appends `items`. */
@@ -81,6 +96,8 @@ export interface WriteResult {
   readonly metadata: number;
   /** The clusters (of the token's allowed ones) that got accepted series. */
   readonly clustersPushed: readonly string[];
+  /** Accepted and refused data per cluster (only clusters with any). */
+  readonly clusterUsage: readonly ClusterUsage[];
   /** Native histogram samples left out per backend (it does not accept them). */
   readonly droppedHistograms: ReadonlyMap<string, number>;
   /** Samples (floats and histograms) older than one already accepted for their series: not forwarded. */
@@ -140,6 +157,17 @@ class PrincipalRoute {
   readonly tenant: string;
   readonly labelLimits: LabelLimits | undefined;
   readonly activeLimits: ActiveSeriesLimits | undefined;
+  /** Samples after now + this are too far in the future; before now - maxSampleAgeMs too old (0: any age). */
+  readonly futureGraceMs: number;
+  readonly maxSampleAgeMs: number;
+  /** The decompressed-size cap, and the setting that sets it (for the message). */
+  readonly maxDecodedBytes: number;
+  readonly maxDecodedSetting: string;
+  /**
+   * Where refused data that names no allowed cluster is counted: the token's only cluster, or the
+   * extra slot after the allowed ones (cluster '').
+   */
+  readonly unknownCluster: number;
 
   constructor(
     principal: Principal,
@@ -147,6 +175,7 @@ class PrincipalRoute {
     chain: TenantChain,
     labelLimits: LabelLimits | undefined,
     activeLimits: ActiveSeriesLimits | undefined,
+    settings: PipelineSettings,
   ) {
     this.allowed = new AllowedClusters(principal.allowedClusters);
     this.tenantBytes = Buffer.from(principal.tenant, 'utf8');
@@ -156,6 +185,19 @@ class PrincipalRoute {
     this.tenant = principal.tenant;
     this.labelLimits = labelLimits;
     this.activeLimits = activeLimits;
+    const limits = settings.limitsFor?.(principal.tenant);
+    this.futureGraceMs = limits === undefined ? settings.futureGraceMs : limits.future_grace;
+    this.maxSampleAgeMs = limits === undefined ? 0 : limits.max_sample_age;
+    const tenantDecoded = limits === undefined ? 0 : limits.max_decoded_bytes;
+    const ownCap = tenantDecoded > 0 && tenantDecoded < settings.maxDecodedBytes;
+    this.maxDecodedBytes = ownCap ? tenantDecoded : settings.maxDecodedBytes;
+    this.maxDecodedSetting = ownCap ? `tenant ${principal.tenant}'s max_decoded_bytes` : 'server.max_decoded_bytes';
+    this.unknownCluster = principal.allowedClusters.length === 1 ? 0 : principal.allowedClusters.length;
+  }
+
+  /** The name of a cluster slot of this route ('' for the extra one). */
+  clusterName(index: number): string {
+    return this.allowed.names[index] ?? '';
   }
 }
 
@@ -211,8 +253,12 @@ export class WritePipeline {
   #keptHistograms = new Uint32Array(256);
   /** The series' high-water mark before it (ms; -Infinity: none): only newer samples are kept. */
   #afterMs = new Float64Array(256);
-  /** Samples after this (ms) are too far in the future; set per request. */
+  /** Samples after this (ms) are too far in the future, before this too old; set per request. */
   #maxTimestampMs = 0;
+  #minTimestampMs = Number.NEGATIVE_INFINITY;
+  /** Per cluster slot of the request's route: accepted and rejected series and samples. */
+  #clusterAcceptedSamples = new Float64Array(8);
+  #clusterAcceptedSeries = new Float64Array(8);
   /** Relabel outcome per series of the request (when the tenant has rules). */
   #outcomes: (SeriesOutcome | undefined)[] = new Array<SeriesOutcome | undefined>(256).fill(undefined);
   /** Per backend: 1 when relabeling changed or dropped any series of the request for it. */
@@ -273,10 +319,10 @@ export class WritePipeline {
    */
   process(principal: Principal, body: Buffer, nowMs: number): WriteResult {
     const settings = this.#settings;
-    const raw = decompressBody(body, settings.maxDecodedBytes);
+    const route = this.#routeFor(principal);
+    const raw = decompressBody(body, route.maxDecodedBytes, route.maxDecodedSetting);
     const batch = this.#batch;
     decodeWriteRequest(raw, batch);
-    const route = this.#routeFor(principal);
     const policy = settings.policyFor(principal.tenant);
     const n = batch.seriesCount;
     this.#ensureCapacity(n);
@@ -288,9 +334,18 @@ export class WritePipeline {
     this.#droppedDuplicates = 0;
 
     const rejections = new RejectionSummary();
-    const maxTimestampMs = nowMs + settings.futureGraceMs;
+    const maxTimestampMs = nowMs + route.futureGraceMs;
+    const minTimestampMs = route.maxSampleAgeMs > 0 ? nowMs - route.maxSampleAgeMs : Number.NEGATIVE_INFINITY;
     this.#maxTimestampMs = maxTimestampMs;
+    this.#minTimestampMs = minTimestampMs;
     const clusterSeen = new Uint8Array(route.allowed.names.length);
+    const clusterSlots = route.allowed.names.length + 1;
+    if (this.#clusterAcceptedSamples.length < clusterSlots) {
+      this.#clusterAcceptedSamples = new Float64Array(clusterSlots);
+      this.#clusterAcceptedSeries = new Float64Array(clusterSlots);
+    }
+    this.#clusterAcceptedSamples.fill(0, 0, clusterSlots);
+    this.#clusterAcceptedSeries.fill(0, 0, clusterSlots);
     let receivedSamples = 0;
     let acceptedSamples = 0;
     let acceptedExemplars = 0;
@@ -318,60 +373,61 @@ export class WritePipeline {
 
       checkSeriesLabels(batch, s, this.#clusterLabel, this.#check);
       const check = this.#check;
+      const unknown = route.unknownCluster;
       if (check.reason !== undefined) {
-        this.#reject(s, check.reason, samples + histograms, rejections, () => this.#describeLabelProblem(s, check.reason, check.badLabel));
+        this.#reject(s, check.reason, route, unknown, samples + histograms, rejections, () => this.#describeLabelProblem(s, check.reason, check.badLabel));
         anyReject = true;
         continue;
-      }
-
-      if (route.labelLimits !== undefined) {
-        const violation = checkLabelLimits(batch, s, route.labelLimits);
-        if (violation !== undefined) {
-          this.#reject(s, violation.reason, samples + histograms, rejections, () => this.#describeLabelLimit(s, violation, principal.tenant));
-          anyReject = true;
-          continue;
-        }
       }
 
       const verdict = lockCluster(batch, check.clusterLabel, route.allowed, policy, this.#clusterIndex);
       if (verdict === ClusterVerdict.RejectMismatch || verdict === ClusterVerdict.RejectMissing) {
         const reason = verdict === ClusterVerdict.RejectMismatch ? 'cluster_mismatch' : 'cluster_missing';
         const at = check.clusterLabel;
-        this.#reject(s, reason, samples + histograms, rejections, () => this.#describeClusterProblem(s, at, principal, policy));
+        this.#reject(s, reason, route, unknown, samples + histograms, rejections, () => this.#describeClusterProblem(s, at, principal, policy));
         anyReject = true;
         continue;
       }
+      const cluster = this.#clusterIndex.value;
 
-      // Samples too far in the future would move central Prometheus' head forward and make it
-      // refuse every normal sample afterwards: drop them, keep the series' good samples.
-      let fate = check.shape === LabelShape.Clean && verdict === ClusterVerdict.Pass ? SeriesFate.Verbatim : SeriesFate.Rewrite;
-      if ((batch.seriesMaxTimestampMs[s] as number) > maxTimestampMs) {
-        let future = 0;
-        const first = batch.seriesSampleFirst[s] as number;
-        for (let k = first; k < first + samples; k++) if ((batch.sampleTimestampMs[k] as number) > maxTimestampMs) future++;
-        let futureHistograms = 0;
-        const hFirst = batch.seriesHistogramFirst[s] as number;
-        for (let k = hFirst; k < hFirst + histograms; k++) if ((batch.histogramTimestampMs[k] as number) > maxTimestampMs) futureHistograms++;
-        const describe = () => this.#describeFuture(s, maxTimestampMs);
-        if (futureHistograms > 0 || future === samples) {
-          // Histograms are copied whole, so a series with a future histogram is refused as a whole.
-          this.#reject(s, 'too_far_in_future', samples + histograms, rejections, describe);
+      if (route.labelLimits !== undefined) {
+        const violation = checkLabelLimits(batch, s, route.labelLimits);
+        if (violation !== undefined) {
+          this.#reject(s, violation.reason, route, cluster, samples + histograms, rejections, () => this.#describeLabelLimit(s, violation, principal.tenant));
           anyReject = true;
           continue;
         }
-        rejections.add('too_far_in_future', future, false, describe);
-        anyReject = true;
-        this.#keptSamples[s] = samples - future;
-        fate = SeriesFate.Rewrite;
+      }
+
+      // Samples too far in the future would move central Prometheus' head forward and make it
+      // refuse every normal sample afterwards; samples older than the tenant's max_sample_age are
+      // refused too. Either way: drop those samples, keep the series' good ones.
+      let fate = check.shape === LabelShape.Clean && verdict === ClusterVerdict.Pass ? SeriesFate.Verbatim : SeriesFate.Rewrite;
+      if ((batch.seriesMaxTimestampMs[s] as number) > maxTimestampMs || minTimestampMs > Number.NEGATIVE_INFINITY) {
+        const out = this.#countOutOfWindow(s, minTimestampMs, maxTimestampMs);
+        if (out.samples + out.histograms > 0) {
+          anyReject = true;
+          if (out.histograms > 0 || out.samples === samples) {
+            // Histograms are copied whole, so a series with an out-of-window histogram is refused as a whole.
+            const reason = out.old + out.oldHistograms > 0 ? 'too_old' : 'too_far_in_future';
+            this.#reject(s, reason, route, cluster, samples + histograms, rejections, () => this.#describeTimestamps(s, reason, route, nowMs));
+            continue;
+          }
+          const future = out.samples - out.old;
+          if (future > 0) rejections.add('too_far_in_future', route.clusterName(cluster), future, false, () => this.#describeTimestamps(s, 'too_far_in_future', route, nowMs));
+          if (out.old > 0) rejections.add('too_old', route.clusterName(cluster), out.old, false, () => this.#describeTimestamps(s, 'too_old', route, nowMs));
+          this.#keptSamples[s] = samples - out.samples;
+          fate = SeriesFate.Rewrite;
+        }
       }
 
       if (fate === SeriesFate.Rewrite) anyRewrite = true;
       this.#fate[s] = fate;
       this.#verdict[s] = verdict;
-      this.#seriesCluster[s] = this.#clusterIndex.value;
+      this.#seriesCluster[s] = cluster;
       this.#clusterLabelAt[s] = check.clusterLabel;
       this.#sorted[s] = check.sorted ? 1 : 0;
-      clusterSeen[this.#clusterIndex.value] = 1;
+      clusterSeen[cluster] = 1;
 
       if (chain.active) {
         const outcome = this.#relabel(s, route, view);
@@ -420,7 +476,8 @@ export class WritePipeline {
         if (admission !== Admission.Admitted) {
           const reason = admission === Admission.OverTenantLimit ? 'max_active_series' : 'max_active_series_per_cluster';
           const total = (batch.seriesSampleCount[s] as number) + (batch.seriesHistogramCount[s] as number);
-          this.#reject(s, reason, total, rejections, () => this.#describeActiveLimit(s, reason, principal.tenant, cluster, activeLimits));
+          const slot = this.#seriesCluster[s] as number;
+          this.#reject(s, reason, route, slot, total, rejections, () => this.#describeActiveLimit(s, reason, principal.tenant, cluster, activeLimits));
           anyReject = true;
           acceptedExemplars -= batch.seriesExemplarCount[s] as number;
           continue;
@@ -436,7 +493,11 @@ export class WritePipeline {
       }
       const keptHistograms = this.#keptHistograms[s] as number;
       if (keptHistograms > 0) hasHistograms = true;
-      acceptedSamples += (this.#keptSamples[s] as number) + keptHistograms;
+      const kept = (this.#keptSamples[s] as number) + keptHistograms;
+      acceptedSamples += kept;
+      const slot = this.#seriesCluster[s] as number;
+      this.#clusterAcceptedSamples[slot] = (this.#clusterAcceptedSamples[slot] as number) + kept;
+      this.#clusterAcceptedSeries[slot] = (this.#clusterAcceptedSeries[slot] as number) + 1;
     }
 
     // ---- route + encode: one queue item per (backend, shard) that receives data ----
@@ -489,6 +550,7 @@ export class WritePipeline {
     const clustersPushed: string[] = [];
     for (let i = 0; i < clusterSeen.length; i++) if (clusterSeen[i] === 1) clustersPushed.push(route.allowed.names[i] as string);
     return {
+      clusterUsage: this.#clusterUsage(route, clusterSlots, rejections),
       items,
       seriesTotal: n,
       receivedSamples,
@@ -579,7 +641,7 @@ export class WritePipeline {
     const timestamps = batch.sampleTimestampMs;
     for (let k = first; k < end; k++) {
       const t = timestamps[k] as number;
-      if (t > maxTimestampMs) continue;
+      if (t > maxTimestampMs || t < this.#minTimestampMs) continue;
       if (t > mark) {
         mark = t;
         keptSamples++;
@@ -613,15 +675,82 @@ export class WritePipeline {
       const settings = this.#settings;
       const chain = new TenantChain(this.#relabelStages, principal.tenant, settings.backends.length, settings.clusterLabel);
       const activeLimits = settings.activeSeries === undefined ? undefined : settings.activeSeriesLimitsFor?.(principal.tenant);
-      route = new PrincipalRoute(principal, settings.backends, chain, settings.labelLimitsFor?.(principal.tenant), activeLimits);
+      route = new PrincipalRoute(principal, settings.backends, chain, settings.labelLimitsFor?.(principal.tenant), activeLimits, settings);
       this.#routes.set(principal, route);
     }
     return route;
   }
 
-  #reject(s: number, reason: Parameters<RejectionSummary['add']>[0], samples: number, rejections: RejectionSummary, describe: () => string): void {
+  /** Refuse series `s` whole; counted for cluster slot `cluster` of the route. */
+  #reject(
+    s: number,
+    reason: Parameters<RejectionSummary['add']>[0],
+    route: PrincipalRoute,
+    cluster: number,
+    samples: number,
+    rejections: RejectionSummary,
+    describe: () => string,
+  ): void {
     this.#fate[s] = SeriesFate.Out;
-    rejections.add(reason, samples, true, describe);
+    rejections.add(reason, route.clusterName(cluster), samples, true, describe);
+  }
+
+  /** Samples and histograms of series `s` outside [min, max], and how many of the samples are too old. */
+  #countOutOfWindow(s: number, minTimestampMs: number, maxTimestampMs: number): { samples: number; old: number; histograms: number; oldHistograms: number } {
+    const batch = this.#batch;
+    let samples = 0;
+    let old = 0;
+    const first = batch.seriesSampleFirst[s] as number;
+    const end = first + (batch.seriesSampleCount[s] as number);
+    for (let k = first; k < end; k++) {
+      const t = batch.sampleTimestampMs[k] as number;
+      if (t > maxTimestampMs) samples++;
+      else if (t < minTimestampMs) {
+        samples++;
+        old++;
+      }
+    }
+    let histograms = 0;
+    let oldHistograms = 0;
+    const hFirst = batch.seriesHistogramFirst[s] as number;
+    const hEnd = hFirst + (batch.seriesHistogramCount[s] as number);
+    for (let k = hFirst; k < hEnd; k++) {
+      const t = batch.histogramTimestampMs[k] as number;
+      if (t > maxTimestampMs) histograms++;
+      else if (t < minTimestampMs) {
+        histograms++;
+        oldHistograms++;
+      }
+    }
+    return { samples, old, histograms, oldHistograms };
+  }
+
+  /** Accepted (from this request's counters) and refused (from the summary) data per cluster. */
+  #clusterUsage(route: PrincipalRoute, slots: number, rejections: RejectionSummary): ClusterUsage[] {
+    const usage: ClusterUsage[] = [];
+    const rejected = new Map<string, { series: number; samples: number }>();
+    for (const [cluster, byReason] of rejections.byCluster) {
+      const total = { series: 0, samples: 0 };
+      for (const count of byReason.values()) {
+        total.series += count.series;
+        total.samples += count.samples;
+      }
+      rejected.set(cluster, total);
+    }
+    for (let i = 0; i < slots; i++) {
+      const cluster = route.clusterName(i);
+      const refused = rejected.get(cluster);
+      const acceptedSeries = this.#clusterAcceptedSeries[i] as number;
+      if (acceptedSeries === 0 && refused === undefined) continue;
+      usage.push({
+        cluster,
+        acceptedSamples: this.#clusterAcceptedSamples[i] as number,
+        acceptedSeries,
+        rejectedSamples: refused?.samples ?? 0,
+        rejectedSeries: refused?.series ?? 0,
+      });
+    }
+    return usage;
   }
 
   /** Distinct shards of this backend that get series (or the metadata) of this request. */
@@ -772,12 +901,12 @@ export class WritePipeline {
     const batch = this.#batch;
     const enc = this.#encoder;
     if (this.#marks === undefined) {
-      enc.addSamples(batch, s, this.#maxTimestampMs);
+      enc.addSamples(batch, s, this.#maxTimestampMs, this.#minTimestampMs);
       enc.addExemplars(batch, s);
       if (keepHistograms) enc.addHistograms(batch, s);
     } else {
       // Exactly what #applyHighWaterMark counted as kept: floats, then histograms, strictly newer.
-      const mark = enc.addIncreasingSamples(batch, s, this.#afterMs[s] as number, this.#maxTimestampMs);
+      const mark = enc.addIncreasingSamples(batch, s, this.#afterMs[s] as number, this.#maxTimestampMs, this.#minTimestampMs);
       enc.addExemplars(batch, s);
       if (keepHistograms) enc.addIncreasingHistograms(batch, s, mark);
     }
@@ -877,8 +1006,17 @@ export class WritePipeline {
     return `series ${series} has label ${JSON.stringify(name)} with a value of ${(batch.valueEnd[v.label] as number) - (batch.valueStart[v.label] as number)} bytes, more than tenant ${tenant}'s max_label_value_length (${v.limit})`;
   }
 
-  #describeFuture(s: number, maxTimestampMs: number): string {
-    const grace = this.#settings.futureGraceMs / 1000;
-    return `series ${renderSeries(this.#batch, s)} has samples after ${new Date(maxTimestampMs).toISOString()}, more than ${grace}s ahead of tributary's clock (validation.future_grace); check the sender's clock`;
+  #describeTimestamps(s: number, reason: 'too_far_in_future' | 'too_old', route: PrincipalRoute, nowMs: number): string {
+    const series = renderSeries(this.#batch, s);
+    if (reason === 'too_far_in_future') {
+      const after = new Date(nowMs + route.futureGraceMs).toISOString();
+      return `series ${series} has samples after ${after}, more than ${formatSeconds(route.futureGraceMs)} ahead of tributary's clock (future_grace of tenant ${route.tenant}); check the sender's clock`;
+    }
+    const before = new Date(nowMs - route.maxSampleAgeMs).toISOString();
+    return `series ${series} has samples before ${before}, older than tenant ${route.tenant}'s max_sample_age (${formatSeconds(route.maxSampleAgeMs)}); a sender replaying an old backlog, or a clock behind`;
   }
+}
+
+function formatSeconds(ms: number): string {
+  return `${ms / 1000}s`;
 }

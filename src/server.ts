@@ -2,23 +2,29 @@
  * Wires a running tributary from a config file: state, authentication, queue, forwarders, the HTTP
  * app; reload on demand; graceful shutdown. `serve` and the integration tests both use it.
  */
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { buildApp } from './app.js';
 import { Authenticator, ConfigTokenError } from './auth/authenticator.js';
-import type { BackendConfig, Config } from './config/schema.js';
+import { hashToken } from './auth/token.js';
+import type { AdminConfig, BackendConfig, Config } from './config/schema.js';
 import { loadConfigFile } from './config/load.js';
 import { BackendForwarder } from './forward/forwarder.js';
 import { ActiveSeries } from './limits/active-series.js';
-import { mergeLimits, perReplica, type TenantLimits } from './limits/limits.js';
+import { perReplica, type TenantLimits } from './limits/limits.js';
 import { RateLimiter } from './limits/rate-limiter.js';
 import { Metrics } from './observability/metrics.js';
 import { type PipelineSettings, WritePipeline } from './pipeline.js';
 import { relabelStages } from './relabel/chain.js';
 import { SqliteQueue } from './queue/sqlite-queue.js';
 import { closeDatabase, openDatabase } from './state/db.js';
-import { ConfigError } from './errors.js';
+import { UsageRepo } from './state/usage-repo.js';
+import { ConfigError, ForbiddenError } from './errors.js';
+import { checkOverrides, effectiveLimits } from './tenants/effective-limits.js';
+import { TenantDirectory } from './tenants/tenant-directory.js';
+import { UsageRecorder } from './usage/usage-recorder.js';
 import { VERSION } from './version.js';
 
 export interface Running {
@@ -32,7 +38,14 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export function pipelineSettings(config: Config, activeSeries?: ActiveSeries): PipelineSettings {
+/** How often the tenants table is checked for changes made by another process (the CLI). */
+const TENANT_POLL_MS = 250;
+
+/**
+ * The pipeline's settings under `config`. `limitsOf`: each tenant's effective limits (the config's,
+ * overridden by the admin API's); the config's alone when left out.
+ */
+export function pipelineSettings(config: Config, activeSeries?: ActiveSeries, limitsOf: (tenant: string) => TenantLimits = tenantLimitsOf(config, undefined)): PipelineSettings {
   const defaults = config.cluster_lock;
   return {
     clusterLabel: config.cluster_label,
@@ -51,14 +64,15 @@ export function pipelineSettings(config: Config, activeSeries?: ActiveSeries): P
     },
     relabel: relabelStages(config),
     relabelCacheSize: config.relabel_cache_size,
+    limitsFor: limitsOf,
     labelLimitsFor(tenant) {
-      const l = mergeLimits(config.limits, config.tenants[tenant]?.limits);
+      const l = limitsOf(tenant);
       if (l.max_label_names_per_series === 0 && l.max_label_name_length === 0 && l.max_label_value_length === 0) return undefined;
       return { maxLabelNamesPerSeries: l.max_label_names_per_series, maxLabelNameLength: l.max_label_name_length, maxLabelValueLength: l.max_label_value_length };
     },
     activeSeries,
     activeSeriesLimitsFor(tenant) {
-      const l = mergeLimits(config.limits, config.tenants[tenant]?.limits);
+      const l = limitsOf(tenant);
       if (l.max_active_series === 0 && l.max_active_series_per_cluster === 0) return undefined;
       return { maxActiveSeries: l.max_active_series, maxActiveSeriesPerCluster: l.max_active_series_per_cluster, windowMs: l.active_series_window };
     },
@@ -70,18 +84,53 @@ function restartSettings(backends: readonly BackendConfig[]): string {
   return JSON.stringify(backends.map(({ write_relabel_configs: _, ...rest }) => rest));
 }
 
-/** Each tenant's limits under `config`: the defaults merged with its own. */
-function limitsOf(config: Config): (tenant: string) => TenantLimits {
-  // Merged once per tenant and config: this runs twice per request.
-  const merged = new Map<string, TenantLimits>();
+/**
+ * Each tenant's effective limits under `config` and the admin overrides of `directory`, merged once
+ * per tenant (this runs several times per request). Build a new one when either changes.
+ */
+function tenantLimitsOf(config: Config, directory: TenantDirectory | undefined): (tenant: string) => TenantLimits {
+  return memoize((tenant) => effectiveLimits(config, tenant, directory?.overridesOf(tenant)).limits);
+}
+
+function memoize(compute: (tenant: string) => TenantLimits): (tenant: string) => TenantLimits {
+  const known = new Map<string, TenantLimits>();
   return (tenant) => {
-    let limits = merged.get(tenant);
+    let limits = known.get(tenant);
     if (limits === undefined) {
-      limits = perReplica(mergeLimits(config.limits, config.tenants[tenant]?.limits), config.replicas);
-      merged.set(tenant, limits);
+      limits = compute(tenant);
+      known.set(tenant, limits);
     }
     return limits;
   };
+}
+
+/**
+ * Limits the admin API set that no longer fit the (reloaded) config: each problem names the tenant
+ * and field. A config that makes an override unusable is refused, as a bad config is.
+ */
+function overrideProblems(config: Config, directory: TenantDirectory, tenants: Iterable<string>): string[] {
+  const problems: string[] = [];
+  for (const tenant of tenants) {
+    const overrides = directory.overridesOf(tenant);
+    if (overrides === undefined) continue;
+    for (const p of checkOverrides(config, tenant, overrides)) problems.push(`tenant ${tenant} (with its admin limit overrides): ${p}`);
+  }
+  return problems;
+}
+
+/** SHA-256 of the admin token (undefined: the admin API is off). Reads `token_file` now. */
+function adminTokenHash(admin: AdminConfig | undefined, configPath: string): string | undefined {
+  if (admin === undefined) return undefined;
+  if (admin.token_sha256 !== undefined) return admin.token_sha256;
+  const path = admin.token_file as string;
+  let secret: string;
+  try {
+    secret = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(configPath, [`admin.token_file: cannot read "${path}": ${(err as Error).message}`]);
+  }
+  if (secret === '') throw new ConfigError(configPath, [`admin.token_file: "${path}" is empty`]);
+  return hashToken(secret);
 }
 
 function splitHostPort(address: string): { host: string; port: number } {
@@ -91,15 +140,21 @@ function splitHostPort(address: string): { host: string; port: number } {
 
 export async function startServer(configPath: string, logger: Logger, now: () => number = Date.now): Promise<Running> {
   let config = loadConfigFile(configPath);
+  let adminHash = adminTokenHash(config.admin, configPath);
   const metrics = new Metrics(new Registry(), { defaultMetrics: true });
   const db = openDatabase(config.data_dir, { synchronous: config.queue.synchronous });
   let authenticator: Authenticator;
+  const directory = new TenantDirectory(db);
   try {
     authenticator = new Authenticator({ db, configTokens: config.tokens, now });
+    directory.refresh();
+    const problems = overrideProblems(config, directory, directory.tenants());
+    if (problems.length > 0) throw new ConfigError(configPath, problems);
   } catch (err) {
     closeDatabase(db);
     throw err instanceof ConfigTokenError ? new ConfigError(configPath, err.problems) : err;
   }
+  const usage = new UsageRecorder({ repo: new UsageRepo(db), retentionMs: config.usage.retention, now });
   let queue: SqliteQueue;
   try {
     // The durable queue lives in the same database as the tokens: a 2xx means the batch is committed.
@@ -144,8 +199,29 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
   // Active series outlive reloads, as the high-water marks do.
   const activeSeries = new ActiveSeries();
   metrics.registerActiveSeries(activeSeries);
-  let pipeline = new WritePipeline(pipelineSettings(config, activeSeries));
-  const limiter = new RateLimiter(limitsOf(config));
+  let limitsOf = tenantLimitsOf(config, directory);
+  let pipeline = new WritePipeline(pipelineSettings(config, activeSeries, limitsOf));
+  const limiter = new RateLimiter(memoize((tenant) => perReplica(limitsOf(tenant), config.replicas)));
+  /** Put the config and the tenants table in force: limits, the pipeline (keeping its state), the rates. */
+  const apply = () => {
+    limitsOf = tenantLimitsOf(config, directory);
+    pipeline = new WritePipeline(pipelineSettings(config, activeSeries, limitsOf), pipeline);
+    limiter.configure(memoize((tenant) => perReplica(limitsOf(tenant), config.replicas)), now());
+  };
+  /** Seen a change of the tenants table (the admin API's own, or the CLI's from another process). */
+  const tenantsChanged = (how: 'refresh' | 'poll') => {
+    try {
+      if (how === 'refresh') directory.refresh();
+      else if (!directory.refreshIfChanged()) return;
+      apply();
+      // A token created or revoked by the CLI counts too: forget cached token lookups.
+      authenticator.clearCache();
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'could not read the tenants table; the tenant settings in force stay');
+    }
+  };
+  const tenantPoll = setInterval(() => tenantsChanged('poll'), TENANT_POLL_MS);
+  tenantPoll.unref();
   let shuttingDown = false;
   const app = buildApp({
     logger,
@@ -154,6 +230,26 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
     authenticate: (header) => authenticator.authenticate(header),
     pipeline: () => pipeline,
     limiter,
+    tenants: {
+      check(tenant) {
+        const disabledAt = directory.disabledAt(tenant);
+        if (disabledAt === undefined) return;
+        throw new ForbiddenError(
+          'tenant_disabled',
+          `tenant "${tenant}" was disabled by an operator at ${new Date(disabledAt).toISOString()}; its data is refused until it is enabled again (tributary tenant enable ${tenant})`,
+        );
+      },
+      limitsOf: (tenant) => limitsOf(tenant),
+    },
+    usage,
+    admin: {
+      db,
+      config: () => config,
+      adminTokenHash: () => adminHash,
+      usage,
+      onChange: () => tenantsChanged('refresh'),
+      now,
+    },
     maxBodyBytes: config.server.max_body_bytes,
     now,
     isShuttingDown: () => shuttingDown,
@@ -185,6 +281,18 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
   };
   const lastUsedTimer = setInterval(flushLastUsed, 5000);
   lastUsedTimer.unref();
+  const flushUsage = () => {
+    try {
+      for (const [tenant, series] of activeSeries.tenants()) {
+        for (const [cluster, n] of series.clusters()) usage.noteActiveSeries(tenant, cluster, n, now());
+      }
+      usage.flush();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'could not write usage to the state database; will retry');
+    }
+  };
+  const usageTimer = setInterval(flushUsage, config.usage.flush_interval);
+  usageTimer.unref();
 
   return {
     app,
@@ -193,7 +301,11 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
     reload() {
       try {
         const next = loadConfigFile(configPath);
+        const nextAdminHash = adminTokenHash(next.admin, configPath);
+        const problems = overrideProblems(next, directory, directory.tenants());
+        if (problems.length > 0) throw new ConfigError(configPath, problems);
         authenticator.reloadConfigTokens(next.tokens);
+        adminHash = nextAdminHash;
         if (restartSettings(next.backends) !== restartSettings(config.backends) || JSON.stringify(next.server) !== JSON.stringify(config.server)) {
           logger.warn('config reload: changes to backends (but their write_relabel_configs), server and data_dir take effect at the next restart');
           // The running backends stay; each takes the new write_relabel_configs of the backend of its name.
@@ -203,8 +315,7 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
         }
         config = next;
         // The new pipeline takes over the per-series high-water marks (unless their size changed).
-        pipeline = new WritePipeline(pipelineSettings(config, activeSeries), pipeline);
-        limiter.configure(limitsOf(config), now());
+        apply();
         metrics.configReloadSuccess.set(1);
         metrics.configReloadTimestamp.set(now() / 1000);
         logger.info({ config: configPath }, 'config reloaded');
@@ -221,7 +332,10 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
       await app.close();
       await Promise.all(forwarders.map((f) => f.stop({ drainTimeoutMs: config.server.shutdown_timeout })));
       clearInterval(lastUsedTimer);
+      clearInterval(tenantPoll);
+      clearInterval(usageTimer);
       flushLastUsed();
+      flushUsage();
       await queue.close();
       closeDatabase(db);
       logger.info('tributary stopped');

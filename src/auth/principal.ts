@@ -15,3 +15,11 @@ export interface Principal {
 export function createPrincipal(tenant: string, tokenId: string, allowedClusters: readonly string[]): Principal {
   return Object.freeze({ tenant, tokenId, allowedClusters: Object.freeze([...allowedClusters]) });
 }
+
+/**
+ * The cluster a whole request of this principal is counted under: the token's only cluster, or ''
+ * for a token of several (its requests may carry any of them).
+ */
+export function requestCluster(principal: Principal): string {
+  return principal.allowedClusters.length === 1 ? (principal.allowedClusters[0] as string) : '';
+}

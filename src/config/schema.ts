@@ -204,7 +204,7 @@ const usageSchema = z.strictObject({
   /** How long hourly usage rows are kept. */
   retention: duration.default(90 * 86_400_000),
   /** How often counted usage is written to the state database (and at shutdown). */
-  flush_interval: duration.default(10_000),
+  flush_interval: duration.refine((ms) => ms >= 1000, 'must be at least 1s').default(10_000),
 });
 
 const basicAuthSchema = z.strictObject({

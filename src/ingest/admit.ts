@@ -33,16 +33,22 @@ export function checkMediaType(contentType: string | undefined, contentEncoding:
   );
 }
 
-/** Refuse early when the sender declares a body over the cap (fastify also enforces it while reading). */
-export function checkDeclaredLength(contentLength: string | undefined, maxBodyBytes: number): void {
+/** The server-wide body cap's setting, named in messages. */
+export const SERVER_BODY_LIMIT = 'server.max_body_bytes';
+
+/**
+ * Refuse early when the sender declares a body over the cap (fastify also enforces the server's
+ * cap while reading). `setting` names the cap in the message.
+ */
+export function checkDeclaredLength(contentLength: string | undefined, maxBodyBytes: number, setting = SERVER_BODY_LIMIT): void {
   if (contentLength === undefined) return;
   const declared = Number(contentLength);
-  if (Number.isFinite(declared) && declared > maxBodyBytes) throw bodyTooLarge(declared, maxBodyBytes);
+  if (Number.isFinite(declared) && declared > maxBodyBytes) throw bodyTooLarge(declared, maxBodyBytes, setting);
 }
 
-export function bodyTooLarge(received: number | undefined, maxBodyBytes: number): PayloadTooLargeError {
+export function bodyTooLarge(received: number | undefined, maxBodyBytes: number, setting = SERVER_BODY_LIMIT): PayloadTooLargeError {
   const size = received === undefined ? 'the body' : `${received} bytes`;
   return new PayloadTooLargeError(
-    `${size} is over the limit of ${maxBodyBytes} bytes (server.max_body_bytes); lower queue_config.max_samples_per_send on the sender or raise server.max_body_bytes`,
+    `${size} is over the limit of ${maxBodyBytes} bytes (${setting}); lower queue_config.max_samples_per_send on the sender or raise ${setting}`,
   );
 }

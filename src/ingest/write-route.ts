@@ -3,17 +3,42 @@
  * to the queue, and answer only once the queue took the data (2xx means queued).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Principal } from '../auth/principal.js';
+import { type Principal, requestCluster } from '../auth/principal.js';
 import { BackpressureError, type DropReason, MethodNotAllowedError, TributaryError } from '../errors.js';
+import type { TenantLimits } from '../limits/limits.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
 import type { Metrics } from '../observability/metrics.js';
 import { LogThrottle } from '../observability/throttled-log.js';
 import type { WritePipeline, WriteResult } from '../pipeline.js';
 import type { WriteQueue } from '../queue/queue.js';
+import type { UsageDelta } from '../usage/types.js';
 import { bodyTooLarge, checkDeclaredLength, checkMediaType } from './admit.js';
 
 export const WRITE_PATH = '/api/v1/write';
 const EMPTY_BODY = Buffer.alloc(0);
+
+/** What the route asks about a tenant, before the body is read. */
+export interface TenantGate {
+  /** Throws a 403 `tenant_disabled` ForbiddenError when an operator disabled the tenant. */
+  check(tenant: string): void;
+  /** The tenant's effective limits (config defaults, its config, admin overrides). */
+  limitsOf(tenant: string): TenantLimits;
+}
+
+/** Where usage is counted (per tenant, cluster and hour). */
+export interface UsageSink {
+  record(tenant: string, cluster: string, delta: UsageDelta, nowMs: number): void;
+}
+
+/** A request refused whole, as usage counts it. */
+export const REFUSED_REQUEST: UsageDelta = Object.freeze({
+  acceptedSamples: 0,
+  rejectedSamples: 0,
+  acceptedSeries: 0,
+  rejectedSeries: 0,
+  requests: 1,
+  rejectedRequests: 1,
+});
 
 export interface WriteRouteDeps {
   readonly metrics: Metrics;
@@ -24,6 +49,8 @@ export interface WriteRouteDeps {
   pipeline(): WritePipeline;
   /** Per-tenant rate limits (reconfigured on reload, never replaced). */
   readonly limiter: RateLimiter;
+  readonly tenants: TenantGate;
+  readonly usage?: UsageSink | undefined;
   readonly maxBodyBytes: number;
   now(): number;
   isShuttingDown(): boolean;
@@ -64,8 +91,12 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
       checkDeclaredLength(header(request, 'content-length'), deps.maxBodyBytes);
       checkMediaType(header(request, 'content-type'), header(request, 'content-encoding'));
       request.principal = deps.authenticate(header(request, 'authorization'));
+      const tenant = request.principal.tenant;
+      deps.tenants.check(tenant);
+      const bodyCap = deps.tenants.limitsOf(tenant).max_body_bytes;
+      if (bodyCap > 0) checkDeclaredLength(header(request, 'content-length'), bodyCap, tenantBodyLimit(tenant));
       // Before the body is read: a tenant over its rate costs no decode work.
-      deps.limiter.admit(request.principal.tenant, deps.now());
+      deps.limiter.admit(tenant, deps.now());
       for (const backend of backends()) {
         if (!deps.queue.hasRoom(backend.name)) {
           throw new BackpressureError(
@@ -80,13 +111,25 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
       const principal = request.principal as Principal;
       // No body at all is not snappy: 400 bad_snappy, as Prometheus' own receiver answers.
       const body = Buffer.isBuffer(request.body) ? request.body : EMPTY_BODY;
+      // A sender that declared no length (chunked) is measured here.
+      const bodyCap = deps.tenants.limitsOf(principal.tenant).max_body_bytes;
+      if (bodyCap > 0 && body.length > bodyCap) throw bodyTooLarge(body.length, bodyCap, tenantBodyLimit(principal.tenant));
       const result = deps.pipeline().process(principal, body, deps.now());
       try {
         // The caps see the request as sent; the rate, what it would add (as Mimir counts it).
         const counts = { series: result.seriesTotal, samples: result.receivedSamples, exemplars: result.acceptedExemplars, metadata: result.metadata };
         deps.limiter.takeSamples(principal.tenant, counts, deps.now(), result.acceptedSamples + result.acceptedExemplars + result.metadata);
       } catch (err) {
-        if (err instanceof TributaryError) deps.metrics.ingestRejectedSamples.labels(principal.tenant, err.reason).inc(result.receivedSamples);
+        if (err instanceof TributaryError) {
+          const cluster = requestCluster(principal);
+          deps.metrics.ingestRejectedSamples.labels(principal.tenant, cluster, err.reason).inc(result.receivedSamples);
+          deps.usage?.record(
+            principal.tenant,
+            cluster,
+            { acceptedSamples: 0, rejectedSamples: result.receivedSamples, acceptedSeries: 0, rejectedSeries: result.seriesTotal, requests: 0, rejectedRequests: 0 },
+            deps.now(),
+          );
+        }
         throw err;
       }
       if (result.items.length > 0) await deps.queue.append(result.items);
@@ -94,6 +137,7 @@ export function registerWriteRoute(app: FastifyInstance, deps: WriteRouteDeps): 
       // were, and the sender's retry of these samples would not be dropped as a resend.
       result.highWaterMarks.commit();
       countAccepted(deps.metrics, principal, result, deps.now());
+      if (deps.usage !== undefined) recordUsage(deps.usage, principal, result, deps.now());
       if (result.relabelClusterRestored > 0) {
         const suppressed = clusterGuardLog.allow(principal.tenant);
         if (suppressed >= 0) {
@@ -136,9 +180,32 @@ function countAccepted(metrics: Metrics, principal: Principal, result: WriteResu
   if (result.relabelClusterRestored > 0) metrics.relabelClusterRestored.labels(tenant).inc(result.relabelClusterRestored);
   if (result.relabelCacheHits > 0) metrics.relabelCacheLookups.labels('hit').inc(result.relabelCacheHits);
   if (result.relabelCacheMisses > 0) metrics.relabelCacheLookups.labels('miss').inc(result.relabelCacheMisses);
-  const rejections = result.rejections;
-  for (const [reason, n] of rejections.samples) metrics.ingestRejectedSamples.labels(tenant, reason).inc(n);
-  for (const [reason, n] of rejections.series) metrics.ingestRejectedSeries.labels(tenant, reason).inc(n);
+  for (const [cluster, byReason] of result.rejections.byCluster) {
+    for (const [reason, count] of byReason) {
+      metrics.ingestRejectedSamples.labels(tenant, cluster, reason).inc(count.samples);
+      if (count.series > 0) metrics.ingestRejectedSeries.labels(tenant, cluster, reason).inc(count.series);
+    }
+  }
+}
+
+/** The request under the token's cluster, the data under the clusters it named. */
+function recordUsage(usage: UsageSink, principal: Principal, result: WriteResult, nowMs: number): void {
+  const tenant = principal.tenant;
+  usage.record(tenant, requestCluster(principal), { ...NO_USAGE, requests: 1 }, nowMs);
+  for (const c of result.clusterUsage) {
+    usage.record(
+      tenant,
+      c.cluster,
+      { acceptedSamples: c.acceptedSamples, rejectedSamples: c.rejectedSamples, acceptedSeries: c.acceptedSeries, rejectedSeries: c.rejectedSeries, requests: 0, rejectedRequests: 0 },
+      nowMs,
+    );
+  }
+}
+
+const NO_USAGE: UsageDelta = Object.freeze({ acceptedSamples: 0, rejectedSamples: 0, acceptedSeries: 0, rejectedSeries: 0, requests: 0, rejectedRequests: 0 });
+
+function tenantBodyLimit(tenant: string): string {
+  return `tenant ${tenant}'s max_body_bytes`;
 }
 
 /** fastify's own body-size error, translated so metrics and messages stay uniform. */

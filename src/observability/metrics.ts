@@ -92,20 +92,20 @@ export class Metrics {
     });
     this.ingestRejectedSamples = new Counter({
       name: 'tributary_ingest_rejected_samples_total',
-      help: 'Samples refused at ingest, by reason.',
-      labelNames: ['tenant', 'reason'],
+      help: "Samples refused at ingest, by reason (cluster: the token's only cluster or the series' cluster; empty when neither is known).",
+      labelNames: ['tenant', 'cluster', 'reason'],
       registers: r,
     });
     this.ingestRejectedSeries = new Counter({
       name: 'tributary_ingest_rejected_series_total',
       help: 'Series refused at ingest (partial rejection), by reason.',
-      labelNames: ['tenant', 'reason'],
+      labelNames: ['tenant', 'cluster', 'reason'],
       registers: r,
     });
     this.ingestRejectedRequests = new Counter({
       name: 'tributary_ingest_rejected_requests_total',
-      help: 'Requests refused as a whole, by reason (tenant is empty when authentication failed).',
-      labelNames: ['tenant', 'reason'],
+      help: "Requests refused as a whole, by reason (tenant is empty when authentication failed; cluster is the token's only cluster, else empty).",
+      labelNames: ['tenant', 'cluster', 'reason'],
       registers: r,
     });
     this.ingestExemplars = new Counter({

@@ -5,10 +5,15 @@
  */
 import { RejectedSeriesError, type SeriesRejectReason } from '../errors.js';
 
+/** Rejected series and samples of one (cluster, reason). */
+export interface RejectionCount {
+  series: number;
+  samples: number;
+}
+
 export class RejectionSummary {
-  /** Rejected series and samples by reason. */
-  readonly series = new Map<SeriesRejectReason, number>();
-  readonly samples = new Map<SeriesRejectReason, number>();
+  /** cluster ('' when the data named none the token may write) → reason → what was rejected. */
+  readonly byCluster = new Map<string, Map<SeriesRejectReason, RejectionCount>>();
   firstReason: SeriesRejectReason | undefined = undefined;
   firstMessage = '';
 
@@ -20,23 +25,38 @@ export class RejectionSummary {
    * Record rejected data. `describe` builds the message only for the first rejection of the request
    * (it renders the series, which costs strings).
    */
-  add(reason: SeriesRejectReason, samples: number, wholeSeries: boolean, describe: () => string): void {
+  add(reason: SeriesRejectReason, cluster: string, samples: number, wholeSeries: boolean, describe: () => string): void {
     if (this.firstReason === undefined) {
       this.firstReason = reason;
       this.firstMessage = describe();
     }
-    if (wholeSeries) this.series.set(reason, (this.series.get(reason) ?? 0) + 1);
-    this.samples.set(reason, (this.samples.get(reason) ?? 0) + samples);
+    let reasons = this.byCluster.get(cluster);
+    if (reasons === undefined) {
+      reasons = new Map();
+      this.byCluster.set(cluster, reasons);
+    }
+    let count = reasons.get(reason);
+    if (count === undefined) {
+      count = { series: 0, samples: 0 };
+      reasons.set(reason, count);
+    }
+    if (wholeSeries) count.series++;
+    count.samples += samples;
   }
 
   /** The 400 answer: the first problem first (Prometheus logs only ~1 KiB), then the totals. */
   toError(totalSeries: number): RejectedSeriesError {
     let rejectedSeries = 0;
     let rejectedSamples = 0;
-    for (const n of this.series.values()) rejectedSeries += n;
-    for (const n of this.samples.values()) rejectedSamples += n;
-    const reasons = [...this.samples.keys()].join(', ');
-    const summary = `${rejectedSeries} of ${totalSeries} series and ${rejectedSamples} samples rejected (${reasons}); the other data of this request was accepted`;
+    const reasons = new Set<SeriesRejectReason>();
+    for (const byReason of this.byCluster.values()) {
+      for (const [reason, count] of byReason) {
+        reasons.add(reason);
+        rejectedSeries += count.series;
+        rejectedSamples += count.samples;
+      }
+    }
+    const summary = `${rejectedSeries} of ${totalSeries} series and ${rejectedSamples} samples rejected (${[...reasons].join(', ')}); the other data of this request was accepted`;
     const first = this.firstMessage.length > 700 ? `${this.firstMessage.slice(0, 697)}...` : this.firstMessage;
     return new RejectedSeriesError(this.firstReason ?? 'invalid_label_name', `${first}; ${summary}`);
   }

@@ -151,9 +151,10 @@ export class WriteRequestEncoder {
 
   /**
    * Adds, verbatim, the samples of series `series` of `batch` whose timestamp is at most
-   * `maxTimestampMs` (pass Infinity to keep all); returns how many were added.
+   * `maxTimestampMs` (pass Infinity to keep all) and at least `minTimestampMs`; returns how many
+   * were added.
    */
-  addSamples(batch: WireBatch, series: number, maxTimestampMs: number): number {
+  addSamples(batch: WireBatch, series: number, maxTimestampMs: number, minTimestampMs = Number.NEGATIVE_INFINITY): number {
     if (!this.inSeries) misuse('addSamples() outside beginSeries()/endSeries()');
     const first = batch.seriesSampleFirst[series] as number;
     const last = first + (batch.seriesSampleCount[series] as number);
@@ -164,7 +165,8 @@ export class WriteRequestEncoder {
     const body = this.seriesBody;
     let kept = 0;
     for (let i = first; i < last; i++) {
-      if ((timestampsMs[i] as number) > maxTimestampMs) continue;
+      const t = timestampsMs[i] as number;
+      if (t > maxTimestampMs || t < minTimestampMs) continue;
       body.appendSpan(src, starts[i] as number, ends[i] as number);
       kept++;
     }
@@ -173,13 +175,13 @@ export class WriteRequestEncoder {
 
   /**
    * Adds, verbatim and in wire order, the samples of series `series` of `batch` that are at most
-   * `maxTimestampMs` and newer than `afterMs` and than every sample added before them from this call:
-   * what is added is strictly increasing in time, whatever order the samples arrived in (a sample
-   * not newer than the one before it is left out). Returns the timestamp of the last sample added,
+   * `maxTimestampMs`, at least `minTimestampMs`, and newer than `afterMs` and than every sample
+   * added before them from this call: what is added is strictly increasing in time, whatever order
+   * the samples arrived in (a sample not newer than the one before it is left out). Returns the timestamp of the last sample added,
    * or `afterMs` when none was. With `afterMs` = -Infinity and ascending input this adds what
    * addSamples(batch, series, maxTimestampMs) adds.
    */
-  addIncreasingSamples(batch: WireBatch, series: number, afterMs: number, maxTimestampMs: number): number {
+  addIncreasingSamples(batch: WireBatch, series: number, afterMs: number, maxTimestampMs: number, minTimestampMs = Number.NEGATIVE_INFINITY): number {
     if (!this.inSeries) misuse('addIncreasingSamples() outside beginSeries()/endSeries()');
     const first = batch.seriesSampleFirst[series] as number;
     const last = first + (batch.seriesSampleCount[series] as number);
@@ -189,7 +191,7 @@ export class WriteRequestEncoder {
     let mark = afterMs;
     for (let i = first; i < last; i++) {
       const t = timestampsMs[i] as number;
-      if (t <= mark || t > maxTimestampMs) continue;
+      if (t <= mark || t > maxTimestampMs || t < minTimestampMs) continue;
       body.appendSpan(src, batch.sampleStart[i] as number, batch.sampleEnd[i] as number);
       mark = t;
     }

@@ -47,10 +47,10 @@ const NATIVE_PATTERN_MIN = 256;
 const NATIVE_LITERAL_MIN = 192;
 
 /** The 'decoded_too_large' refusal, with the message decompressBody has always used. */
-export function decodedTooLargeError(declared: number, maxDecodedBytes: number): BadPayloadError {
+export function decodedTooLargeError(declared: number, maxDecodedBytes: number, limitSetting = 'server.max_decoded_bytes'): BadPayloadError {
   return new BadPayloadError(
     'decoded_too_large',
-    `snappy header declares ${declared} decompressed bytes, over the limit of ${maxDecodedBytes} (server.max_decoded_bytes); lower queue_config.max_samples_per_send on the sender`,
+    `snappy header declares ${declared} decompressed bytes, over the limit of ${maxDecodedBytes} (${limitSetting}); lower queue_config.max_samples_per_send on the sender`,
   );
 }
 

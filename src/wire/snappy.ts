@@ -25,12 +25,12 @@ export function declaredSnappyLength(body: Uint8Array): number {
  * Decompress a request body into a new Buffer the caller owns; BadPayloadError on corrupt or
  * truncated input ('bad_snappy') or a declared size over the cap ('decoded_too_large').
  */
-export function decompressBody(body: Buffer, maxDecodedBytes: number): Buffer {
+export function decompressBody(body: Buffer, maxDecodedBytes: number, limitSetting = 'server.max_decoded_bytes'): Buffer {
   const declared = declaredSnappyLength(body);
   if (declared < 0) {
     throw new BadPayloadError('bad_snappy', 'body is not snappy block format: its length header is corrupt (is the sender using snappy framed format, or no compression?)');
   }
-  if (declared > maxDecodedBytes) throw decodedTooLargeError(declared, maxDecodedBytes);
+  if (declared > maxDecodedBytes) throw decodedTooLargeError(declared, maxDecodedBytes, limitSetting);
   return snappyDecode(body, maxDecodedBytes);
 }
 

@@ -38,6 +38,7 @@ describe('write route under random input', () => {
     authenticate: () => principal,
     pipeline: () => pipeline,
     limiter: new RateLimiter(() => NO_LIMITS),
+    tenants: { check: () => undefined, limitsOf: () => NO_LIMITS },
     maxBodyBytes: 1 << 20,
     now: () => Date.now(),
     isShuttingDown: () => false,

@@ -130,7 +130,7 @@ describe('write path with the default backend', () => {
     const t = now();
     const res = await push(env.url, body([series({ __name__: 'future', cluster: 'edge-a' }, [[1, t], [2, t + 3_600_000]])]));
     expect(res.status).toBe(400);
-    expect(res.text).toContain('validation.future_grace');
+    expect(res.text).toContain('(future_grace of tenant team-a)');
     expect(res.text).toContain('(tributary: too_far_in_future)');
     await eventually(() => env.received().some((ts) => labelsOf(ts).__name__ === 'future'), 'the good sample');
     const ts = env.received().find((s) => labelsOf(s).__name__ === 'future');

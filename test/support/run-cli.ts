@@ -6,7 +6,9 @@
 import { Command, CommanderError } from 'commander';
 import { CliExit, EXIT_USAGE } from '../../src/cli/exit.js';
 import { registerQueueCommands } from '../../src/cli/queue.js';
+import { registerTenantCommands } from '../../src/cli/tenant.js';
 import { registerTokenCommands, tributaryExitOverride } from '../../src/cli/token.js';
+import { registerUsageCommand } from '../../src/cli/usage.js';
 import { ConfigError } from '../../src/errors.js';
 
 export interface CliResult {
@@ -43,3 +45,5 @@ export async function runCli(register: (program: Command) => void, args: readonl
 
 export const runTokenCli = (args: readonly string[]): Promise<CliResult> => runCli(registerTokenCommands, args);
 export const runQueueCli = (args: readonly string[]): Promise<CliResult> => runCli(registerQueueCommands, args);
+export const runTenantCli = (args: readonly string[]): Promise<CliResult> => runCli(registerTenantCommands, args);
+export const runUsageCli = (args: readonly string[]): Promise<CliResult> => runCli(registerUsageCommand, args);

@@ -18,7 +18,7 @@ describe('README', () => {
     expect(block).toBeDefined();
     const config = parseConfigText(block as string, 'README example');
     expect(Object.keys(config).sort()).toEqual(
-      ['backends', 'cluster_label', 'cluster_lock', 'data_dir', 'limits', 'queue', 'relabel_cache_size', 'relabel_configs', 'replicas', 'server', 'tenants', 'tokens', 'validation'].sort(),
+      ['admin', 'backends', 'cluster_label', 'cluster_lock', 'data_dir', 'limits', 'queue', 'relabel_cache_size', 'relabel_configs', 'replicas', 'server', 'tenants', 'tokens', 'usage', 'validation'].sort(),
     );
     expect(config.tenants['team-b']?.cluster_lock.mismatch).toBe('override');
   });

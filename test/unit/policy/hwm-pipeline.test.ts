@@ -138,7 +138,7 @@ describe('high-water mark in the pipeline', () => {
     // The future sample is refused (400 for it); the good one of the same series is kept.
     const r = accept(p, body([series('f', [NOW - 5000, NOW + 3_600_000])]));
     expect(samplesByName(r)).toEqual({ f: [NOW - 5000] });
-    expect(r.rejections.samples.get('too_far_in_future')).toBe(1);
+    expect(r.rejections.byCluster.get('edge-a')?.get('too_far_in_future')).toEqual({ series: 0, samples: 1 });
     // Only the kept sample set the mark.
     expect(samplesByName(accept(p, body([series('f', [NOW - 4000])])))).toEqual({ f: [NOW - 4000] });
 

@@ -17,7 +17,7 @@ import { MemoryQueue, QUEUE_FULL_RETRY_AFTER_SECONDS } from '../../../src/queue/
 import type { QueueItem, QueueItemInput } from '../../../src/queue/queue.js';
 import { readQueueStatus, SqliteQueue, type SqliteQueueBackend, type SqliteQueueOptions } from '../../../src/queue/sqlite-queue.js';
 import { closeDatabase, type Database, DB_FILE_NAME, openDatabase } from '../../../src/state/db.js';
-import { MIGRATIONS, migrate } from '../../../src/state/migrations.js';
+import { latestVersion, MIGRATIONS, migrate } from '../../../src/state/migrations.js';
 
 let dir: string;
 const open: Array<{ q: SqliteQueue; db: Database }> = [];
@@ -376,7 +376,7 @@ describe('the state database as the queue opens it', () => {
 
     const db = openDatabase(dir);
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(latestVersion());
       expect(db.prepare('SELECT count(*) AS n FROM tokens').get()).toEqual({ n: 1 });
       const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('queue')").all().map((c) => c.name);
       expect(columns).toEqual(['seq', 'backend', 'shard', 'enqueued_at', 'bytes', 'samples', 'histograms', 'exemplars', 'metadata', 'tenant', 'payload']);
