@@ -129,3 +129,42 @@ describe('active series limits', () => {
     expect(metricValue(text, 'tributary_ingest_rejected_series_total', { tenant: 'team-a', reason: 'max_active_series' })).toBe(1);
   });
 });
+
+describe('per-tenant size and timestamp limits', () => {
+  let env: Env;
+  beforeAll(async () => {
+    env = await startEnv('', '', '  team-a:\n    limits: {max_body_bytes: 400, max_sample_age: 1h, future_grace: 1m}\n');
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  it('answers 413 naming the tenant’s max_body_bytes, while another tenant’s larger body passes', async () => {
+    const big = request(100, 'edge-a', 'big');
+    expect(big.length).toBeGreaterThan(400);
+    const res = await push(env.url, big);
+    expect(res.status).toBe(413);
+    expect(res.text).toContain(`${big.length} bytes is over the limit of 400 bytes (tenant team-a's max_body_bytes)`);
+    expect((await push(env.url, request(100, 'edge-o', 'big'), TOKEN_OVERRIDE)).status).toBe(204);
+  });
+
+  it('refuses samples older than max_sample_age or past the tenant’s future_grace (partial 400), counted by cluster', async () => {
+    const t = Date.now();
+    const res = await push(
+      env.url,
+      body([
+        series({ __name__: 'window', cluster: 'edge-a' }, [[1, t - 2 * 3_600_000], [2, t - 1000]]),
+        series({ __name__: 'ahead', cluster: 'edge-a' }, [[1, t + 5 * 60_000]]),
+      ]),
+    );
+    expect(res.status).toBe(400);
+    expect(res.text).toContain("older than tenant team-a's max_sample_age (3600s)");
+    expect(res.text).toContain('(tributary: too_old)');
+    await eventually(() => env.received().some((ts) => ts.labels.some((l) => l.value === 'window')), 'the recent sample');
+    const kept = env.received().find((ts) => ts.labels.some((l) => l.value === 'window'));
+    expect(kept?.samples.map((s) => Number(s.timestamp))).toEqual([t - 1000]);
+    const text = await env.metricsText();
+    expect(metricValue(text, 'tributary_ingest_rejected_samples_total', { tenant: 'team-a', cluster: 'edge-a', reason: 'too_old' })).toBe(1);
+    expect(metricValue(text, 'tributary_ingest_rejected_series_total', { tenant: 'team-a', cluster: 'edge-a', reason: 'too_far_in_future' })).toBe(1);
+  });
+});
