@@ -3,6 +3,7 @@
  * and through the CLI in another connection to the state database. Each change must be in force
  * within a second, without a restart; usage totals must equal what was pushed.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/forward-helpers.js';
@@ -100,6 +101,23 @@ describe('tenant administration on a running server', () => {
 
     expect((await admin('DELETE', '/tenants/team-a/limits')).status).toBe(200);
     expect((await push(env.url, request(4, 'edge-a', 'uncapped'))).status).toBe(204);
+  });
+
+  it('refuses a config reload that would make a stored override unworkable, keeping the config in force', async () => {
+    expect((await admin('PUT', '/tenants/team-a/limits', { ingestion_burst_size: 5000 })).status).toBe(200);
+    const original = readFileSync(config, 'utf8');
+    // With these defaults, team-a's burst of 5000 could never take a request of 10000 samples.
+    writeFileSync(config, `limits: {ingestion_rate: 100, ingestion_burst_size: 20000, max_samples_per_request: 10000}\n${original}`);
+    try {
+      expect(env.server.reload()).toBe(false);
+      expect((await push(env.url, request(3, 'edge-a', 'after-refused-reload'))).status).toBe(204);
+      // The same file loads once the override is cleared: it was the override that was in the way.
+      expect((await admin('DELETE', '/tenants/team-a/limits/ingestion_burst_size')).status).toBe(200);
+      expect(env.server.reload()).toBe(true);
+    } finally {
+      writeFileSync(config, original);
+    }
+    expect(env.server.reload()).toBe(true);
   });
 
   it('creates and revokes tokens over HTTP; a revoked token is refused within a second', async () => {
