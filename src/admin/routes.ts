@@ -15,7 +15,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { parseAuthorization } from '../auth/authenticator.js';
 import { generateToken, generateTokenId, hashesEqual, hashToken } from '../auth/token.js';
 import type { Config } from '../config/schema.js';
-import { parseDurationMs } from '../config/units.js';
+import { parseTimeBack } from '../config/units.js';
 import { UnauthenticatedError } from '../errors.js';
 import type { TenantLimitOverrides, TenantLimits } from '../limits/limits.js';
 import type { Database } from '../state/db.js';
@@ -41,8 +41,6 @@ const ADMIN_BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** The window `GET /usage` covers when `since` is not given. */
 const DEFAULT_USAGE_SINCE = '24h';
-
-const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
 export interface AdminDeps {
   readonly db: Database;
@@ -371,10 +369,8 @@ function registerUsageRoute(admin: FastifyInstance, deps: AdminDeps): void {
 
 /** A Prometheus duration back from now (`24h`), or an RFC 3339 time. */
 function parseTime(name: string, text: string, nowMs: number): number {
-  const duration = parseDurationMs(text);
-  if (duration !== undefined) return nowMs - duration;
-  const ms = RFC3339_RE.test(text) ? Date.parse(text) : Number.NaN;
-  if (Number.isNaN(ms)) {
+  const ms = parseTimeBack(text, nowMs);
+  if (ms === undefined) {
     throw new AdminHttpError(400, `${name}: must be a duration back from now such as 24h, or an RFC 3339 time such as 2024-05-01T00:00:00Z (got "${text}")`);
   }
   return ms;

@@ -9,7 +9,7 @@
  * Exit codes follow DESIGN.md and `tributary token`: 0 ok, 1 runtime failure, 2 usage or config error.
  */
 import { type Command, Option } from 'commander';
-import { parseDurationMs } from '../config/units.js';
+import { parseTimeBack } from '../config/units.js';
 import { UsageRepo } from '../state/usage-repo.js';
 import type { UsageDelta, UsageRow } from '../usage/types.js';
 import { formatTable, outputOf } from './output.js';
@@ -97,36 +97,9 @@ function showUsage(options: UsageOptions, command: Command): void {
 
 /** A duration back from `nowMs`, or an RFC 3339 timestamp; anything else is a usage error. */
 function parseTimeOption(command: Command, flag: string, value: string, nowMs: number): number {
-  const durationMs = parseDurationMs(value.trim());
-  if (durationMs !== undefined) return nowMs - durationMs;
-  const timestampMs = parseRfc3339(value.trim());
-  if (timestampMs !== undefined) return timestampMs;
+  const ms = parseTimeBack(value.trim(), nowMs);
+  if (ms !== undefined) return ms;
   return usageError(command, `option ${flag}: "${value}" is neither a duration (30m, 24h, 7d) nor an RFC 3339 timestamp (2024-05-01T00:00:00Z)`);
-}
-
-const RFC3339_RE = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
-
-/**
- * An RFC 3339 date-time (`2024-05-01T12:00:00Z`, `2024-05-01T14:00:00.5+02:00`) in ms; undefined
- * when it is not one. Checked field by field: `Date.parse` would turn 2024-02-31 into March 2nd.
- */
-export function parseRfc3339(text: string): number | undefined {
-  const m = RFC3339_RE.exec(text);
-  if (m === null) return undefined;
-  const n = (i: number): number => Number(m[i] ?? '0');
-  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = [n(1), n(2), n(3), n(4), n(5), n(6), n(10), n(11)];
-  const validDate = month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
-  // Second 60 (a leap second) is valid RFC 3339 but has no Date; it is refused rather than shifted.
-  const validTime = hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
-  if (!validDate || !validTime) return undefined;
-  const fractionMs = m[7] === undefined ? 0 : Math.floor(Number(`0${m[7]}`) * 1000);
-  const offsetMs = m[8] === undefined ? (m[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000 : 0;
-  return Date.UTC(year, month - 1, day, hour, minute, second, fractionMs) - offsetMs;
-}
-
-function daysInMonth(year: number, month: number): number {
-  // Day 0 of the next month is the last day of this one.
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
 // ---- grouping ----
@@ -257,7 +230,7 @@ function formatCsv(lines: readonly UsageLine[], group: Group): string {
 }
 
 /** RFC 4180: a field holding a comma, a double quote or a line break is quoted, its quotes doubled. */
-export function csvField(value: string): string {
+function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
