@@ -7,14 +7,13 @@
  * Exit codes follow DESIGN.md and `tributary token`: 0 ok, 1 runtime failure (no database, cannot
  * open it), 2 usage or config error.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { readQueueStatus, type StoredPartitionStatus } from '../queue/sqlite-queue.js';
-import { closeDatabase, type Database, DB_FILE_NAME, openDatabase } from '../state/db.js';
-import { CliExit, EXIT_RUNTIME } from './exit.js';
+import { DB_FILE_NAME } from '../state/db.js';
+import { withDatabaseIn } from './state.js';
 import { formatTable, outputOf } from './output.js';
 import { tributaryExitOverride } from './token.js';
 
@@ -64,7 +63,7 @@ export interface ShardStatus {
 function queueStatus(options: StatusOptions, command: Command): void {
   const config = options.config === undefined ? undefined : loadConfigFile(options.config);
   const dataDir = config?.data_dir ?? options.dataDir;
-  const rows = withDatabase(dataDir, readQueueStatus);
+  const rows = withDatabaseIn(dataDir, readQueueStatus, { mustExist: true });
   const backends = summarize(rows, config);
   const nowMs = Date.now();
   const io = outputOf(command);
@@ -127,28 +126,6 @@ function sum(shards: readonly ShardStatus[]): ShardStatus {
     histograms: shards.reduce((n, s) => n + s.histograms, 0),
     oldestEnqueuedAtMs: oldest,
   };
-}
-
-/**
- * Open the state database of `dataDir` (which must exist: this command never creates one), run
- * `fn`, close it. Failing to open is a runtime failure (exit 1).
- */
-function withDatabase<T>(dataDir: string, fn: (db: Database) => T): T {
-  const path = join(dataDir, DB_FILE_NAME);
-  if (!existsSync(path)) {
-    throw new CliExit(EXIT_RUNTIME, `error: no state database at ${path}; check --data-dir (or data_dir in --config): tributary creates it when it first starts`);
-  }
-  let db: Database;
-  try {
-    db = openDatabase(dataDir);
-  } catch (err) {
-    throw new CliExit(EXIT_RUNTIME, `error: cannot open the state database in ${dataDir}: ${(err as Error).message}`);
-  }
-  try {
-    return fn(db);
-  } finally {
-    closeDatabase(db);
-  }
 }
 
 // ---- output ----

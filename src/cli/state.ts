@@ -2,6 +2,8 @@
  * What every CLI command that works on the state database shares: the `--data-dir` / `--config`
  * options, opening the database for one command, and the formatting of times.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -30,7 +32,18 @@ export function configOf(options: StateOptions): Config | undefined {
  * throws its `ConfigError` (exit 2); a database that cannot be opened is a runtime failure (exit 1).
  */
 export function withDatabase<T>(options: StateOptions, fn: (db: Database) => T, config: Config | undefined = configOf(options)): T {
-  const dataDir = config === undefined ? options.dataDir : config.data_dir;
+  return withDatabaseIn(config === undefined ? options.dataDir : config.data_dir, fn);
+}
+
+/**
+ * Open `<dataDir>/tributary.db`, run `fn`, close it. `mustExist`: refuse (exit 1) rather than
+ * create an empty database, for commands that only read what a server wrote.
+ */
+export function withDatabaseIn<T>(dataDir: string, fn: (db: Database) => T, { mustExist = false } = {}): T {
+  const path = join(dataDir, DB_FILE_NAME);
+  if (mustExist && !existsSync(path)) {
+    throw new CliExit(EXIT_RUNTIME, `error: no state database at ${path}; check --data-dir (or data_dir in --config): tributary creates it when it first starts`);
+  }
   let db: Database;
   try {
     db = openDatabase(dataDir);

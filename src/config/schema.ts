@@ -165,40 +165,34 @@ const tenantSchema = z.strictObject({
   limits: tenantLimitsSchema.default({}),
 });
 
+/** Where a token is given: the secret in a file, or only its hash. Exactly one of them. */
+const tokenSource = {
+  /** A file holding the token itself (a mounted Kubernetes Secret). */
+  token_file: z.string().min(1).optional(),
+  /** The token's SHA-256, hex (so not even the secret has to be on disk). */
+  token_sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (sha256sum of the token)')
+    .transform((s) => s.toLowerCase())
+    .optional(),
+};
+
+function oneTokenSource(t: { token_file?: string | undefined; token_sha256?: string | undefined }, ctx: z.RefinementCtx): void {
+  if ((t.token_file === undefined) === (t.token_sha256 === undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'set exactly one of token_file or token_sha256' });
+  }
+}
+
 const tokenSchema = z
   .strictObject({
     tenant: z.string().min(1),
     clusters: z.array(z.string().min(1)).min(1, 'must list at least one cluster'),
-    /** A file holding the token itself (a mounted Kubernetes Secret). */
-    token_file: z.string().min(1).optional(),
-    /** The token's SHA-256, hex (so not even the secret has to be on disk). */
-    token_sha256: z
-      .string()
-      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (sha256sum of the token)')
-      .transform((s) => s.toLowerCase())
-      .optional(),
+    ...tokenSource,
   })
-  .superRefine((t, ctx) => {
-    if ((t.token_file === undefined) === (t.token_sha256 === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'set exactly one of token_file or token_sha256' });
-    }
-  });
+  .superRefine(oneTokenSource);
 
 /** The admin API's token (separate from every tenant token); without it the admin API is off. */
-const adminSchema = z
-  .strictObject({
-    token_file: z.string().min(1).optional(),
-    token_sha256: z
-      .string()
-      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (sha256sum of the token)')
-      .transform((s) => s.toLowerCase())
-      .optional(),
-  })
-  .superRefine((a, ctx) => {
-    if ((a.token_file === undefined) === (a.token_sha256 === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'set exactly one of token_file or token_sha256' });
-    }
-  });
+const adminSchema = z.strictObject(tokenSource).superRefine(oneTokenSource);
 
 const usageSchema = z.strictObject({
   /** How long hourly usage rows are kept. */

@@ -6,6 +6,7 @@ import { closeDatabase, openDatabase } from '../../src/state/db.js';
 import { UsageRepo } from '../../src/state/usage-repo.js';
 import type { UsageRow } from '../../src/usage/types.js';
 import { type CliResult, runUsageCli } from '../support/run-cli.js';
+import { usageRow } from '../support/usage-rows.js';
 
 const HOUR = 3_600_000;
 /** 2024-05-01T22:00:00Z: two hours before a UTC day boundary, so --group day has two days. */
@@ -25,19 +26,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const row = (overrides: Partial<UsageRow>): UsageRow => ({
-  tenant: 'acme',
-  cluster: 'eu-1',
-  hourStartMs: T0,
-  acceptedSamples: 0,
-  rejectedSamples: 0,
-  acceptedSeries: 0,
-  rejectedSeries: 0,
-  requests: 0,
-  rejectedRequests: 0,
-  activeSeries: undefined,
-  ...overrides,
-});
+const row = (fields: Partial<UsageRow> = {}): UsageRow => usageRow({ hourStartMs: T0, ...fields });
 
 function seed(rows: readonly UsageRow[]): void {
   const db = openDatabase(dataDir);

@@ -6,6 +6,7 @@ import { closeDatabase, type Database, openDatabase } from '../../src/state/db.j
 import { UsageRepo } from '../../src/state/usage-repo.js';
 import type { UsageDelta, UsageRow } from '../../src/usage/types.js';
 import { UsageRecorder } from '../../src/usage/usage-recorder.js';
+import { usageRow } from '../support/usage-rows.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -42,14 +43,7 @@ const delta = (overrides: Partial<UsageDelta> = {}): UsageDelta => ({
   ...overrides,
 });
 
-const usageRow = (overrides: Partial<UsageRow> = {}): UsageRow => ({
-  tenant: 'acme',
-  cluster: 'eu-1',
-  hourStartMs: T0,
-  ...delta(),
-  activeSeries: undefined,
-  ...overrides,
-});
+const rowAt = (fields: Partial<UsageRow> = {}): UsageRow => usageRow({ hourStartMs: T0, ...fields });
 
 /** (tenant, cluster, hour offset from T0, requests) of what the database holds. */
 const stored = (): [string, string, number, number][] => repo.query({}).map((r) => [r.tenant, r.cluster, (r.hourStartMs - T0) / HOUR, r.requests]);
@@ -67,9 +61,9 @@ describe('UsageRecorder', () => {
 
     expect(recorder.flush()).toBe(3);
     expect(repo.query({})).toEqual([
-      usageRow({ acceptedSamples: 140, rejectedSamples: 37, acceptedSeries: 14, rejectedSeries: 4, requests: 3, rejectedRequests: 1 }),
-      usageRow({ cluster: 'eu-2', acceptedSamples: 5, requests: 1 }),
-      usageRow({ tenant: 'globex', cluster: '', requests: 1, rejectedRequests: 1 }),
+      rowAt({ acceptedSamples: 140, rejectedSamples: 37, acceptedSeries: 14, rejectedSeries: 4, requests: 3, rejectedRequests: 1 }),
+      rowAt({ cluster: 'eu-2', acceptedSamples: 5, requests: 1 }),
+      rowAt({ tenant: 'globex', cluster: '', requests: 1, rejectedRequests: 1 }),
     ]);
   });
 
@@ -147,7 +141,7 @@ describe('UsageRecorder', () => {
 
     r.record('acme', 'eu-1', delta({ acceptedSamples: 5, requests: 1 }), clock);
     expect(r.flush()).toBe(1);
-    expect(repo.query({})).toEqual([usageRow({ acceptedSamples: 15, requests: 2, activeSeries: 70 })]);
+    expect(repo.query({})).toEqual([rowAt({ acceptedSamples: 15, requests: 2, activeSeries: 70 })]);
   });
 
   it('keeps every count when the database refuses one row mid-transaction, and writes them all later', () => {
@@ -180,7 +174,7 @@ describe('UsageRecorder', () => {
     recorder.flush();
     recorder.record('acme', 'eu-1', delta({ requests: 2 }), clock);
     recorder.record('globex', 'us-1', delta({ requests: 4 }), clock);
-    expect(recorder.query({ tenant: 'acme' })).toEqual([usageRow({ requests: 3 })]);
+    expect(recorder.query({ tenant: 'acme' })).toEqual([rowAt({ requests: 3 })]);
     expect(stored()).toEqual([
       ['acme', 'eu-1', 0, 3],
       ['globex', 'us-1', 0, 4],
@@ -189,12 +183,12 @@ describe('UsageRecorder', () => {
 
   it('prunes rows older than the retention on the first flush, then at most once an hour', () => {
     const oldHour = T0 - RETENTION - 2 * HOUR;
-    repo.add([usageRow({ hourStartMs: oldHour, requests: 1 })]);
+    repo.add([rowAt({ hourStartMs: oldHour, requests: 1 })]);
     recorder.flush();
     expect(stored()).toEqual([]);
 
     // Within the hour after that prune, an old row survives a flush...
-    repo.add([usageRow({ hourStartMs: oldHour, requests: 1 })]);
+    repo.add([rowAt({ hourStartMs: oldHour, requests: 1 })]);
     clock += HOUR - 1;
     recorder.flush();
     expect(stored()).toEqual([['acme', 'eu-1', (oldHour - T0) / HOUR, 1]]);
@@ -209,7 +203,7 @@ describe('UsageRecorder', () => {
     // clock = T0 + 10 min; cutoff = clock - RETENTION. The hour ending at T0 - RETENTION + 1h ends after the cutoff.
     const kept = T0 - RETENTION;
     const dropped = T0 - RETENTION - HOUR;
-    repo.add([usageRow({ hourStartMs: kept, requests: 1 }), usageRow({ hourStartMs: dropped, requests: 2 })]);
+    repo.add([rowAt({ hourStartMs: kept, requests: 1 }), rowAt({ hourStartMs: dropped, requests: 2 })]);
     recorder.flush();
     expect(stored()).toEqual([['acme', 'eu-1', (kept - T0) / HOUR, 1]]);
   });
@@ -226,11 +220,11 @@ describe('UsageRecorder without a repo', () => {
     expect(memory.flush()).toBe(0);
 
     expect(memory.query({})).toEqual([
-      usageRow({ requests: 6, activeSeries: 12 }),
-      usageRow({ hourStartMs: T0 + HOUR, requests: 8 }),
-      usageRow({ tenant: 'globex', cluster: 'us-1', hourStartMs: T0 + HOUR, requests: 1 }),
+      rowAt({ requests: 6, activeSeries: 12 }),
+      rowAt({ hourStartMs: T0 + HOUR, requests: 8 }),
+      rowAt({ tenant: 'globex', cluster: 'us-1', hourStartMs: T0 + HOUR, requests: 1 }),
     ]);
-    expect(memory.query({ tenant: 'acme', sinceMs: T0 + HOUR })).toEqual([usageRow({ hourStartMs: T0 + HOUR, requests: 8 })]);
-    expect(memory.query({ untilMs: T0 + HOUR })).toEqual([usageRow({ requests: 6, activeSeries: 12 })]);
+    expect(memory.query({ tenant: 'acme', sinceMs: T0 + HOUR })).toEqual([rowAt({ hourStartMs: T0 + HOUR, requests: 8 })]);
+    expect(memory.query({ untilMs: T0 + HOUR })).toEqual([rowAt({ requests: 6, activeSeries: 12 })]);
   });
 });

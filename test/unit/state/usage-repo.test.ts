@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { closeDatabase, type Database, openDatabase } from '../../../src/state/db.js';
 import { UsageRepo } from '../../../src/state/usage-repo.js';
 import type { UsageRow } from '../../../src/usage/types.js';
+import { usageRow } from '../../support/usage-rows.js';
 
 const HOUR = 3_600_000;
 /** 2024-05-01T00:00:00Z: a fixed, hour-aligned origin. */
@@ -25,19 +26,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const row = (overrides: Partial<UsageRow> = {}): UsageRow => ({
-  tenant: 'acme',
-  cluster: 'eu-1',
-  hourStartMs: T0,
-  acceptedSamples: 0,
-  rejectedSamples: 0,
-  acceptedSeries: 0,
-  rejectedSeries: 0,
-  requests: 0,
-  rejectedRequests: 0,
-  activeSeries: undefined,
-  ...overrides,
-});
+const row = (fields: Partial<UsageRow> = {}): UsageRow => usageRow({ hourStartMs: T0, ...fields });
 
 describe('UsageRepo.add', () => {
   it('adds every counter to the stored totals across calls', () => {
