@@ -174,7 +174,8 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
     closeDatabase(db);
     throw err;
   }
-  metrics.registerQueueStats({ backends: () => queue.backends(), stats: (b) => queue.stats(b) }, now);
+  const maxQueueBytes = new Map(config.backends.map((b) => [b.name, b.max_queue_bytes]));
+  metrics.registerQueueStats({ backends: () => queue.backends(), stats: (b) => queue.stats(b), maxBytes: (b) => maxQueueBytes.get(b) ?? 0 }, now);
   // Read through `pipeline`, which a reload replaces (declared below, read only when scraped).
   metrics.registerRelabelCacheSize(() => pipeline.relabelCacheSize);
   const userAgent = `tributary/${VERSION}`;

@@ -8,6 +8,8 @@ import { Counter, Gauge, Histogram, type Registry, collectDefaultMetrics } from 
 export interface QueueStatsSource {
   backends(): readonly string[];
   stats(backend: string): { items: number; bytes: number; oldestEnqueuedAtMs: number | undefined };
+  /** The backend's `max_queue_bytes` (for alerts on a queue near its cap); not exported when left out. */
+  maxBytes?(backend: string): number;
 }
 
 export class Metrics {
@@ -258,5 +260,17 @@ export class Metrics {
     perBackend('tributary_queue_oldest_age_seconds', 'Age of the oldest batch waiting to be forwarded (0 when empty).', (s) =>
       s.oldestEnqueuedAtMs === undefined ? 0 : Math.max(0, (now() - s.oldestEnqueuedAtMs) / 1000),
     );
+    const maxBytes = source.maxBytes;
+    if (maxBytes !== undefined) {
+      new Gauge({
+        name: 'tributary_queue_max_bytes',
+        help: "The backend's max_queue_bytes: at it, ingest answers 503 (alert on tributary_queue_bytes / tributary_queue_max_bytes).",
+        labelNames: ['backend'],
+        registers: [this.registry],
+        collect() {
+          for (const backend of source.backends()) this.set({ backend }, maxBytes(backend));
+        },
+      });
+    }
   }
 }

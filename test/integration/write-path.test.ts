@@ -38,6 +38,12 @@ describe('write path with the default backend', () => {
     env.sink.respond = () => ({ status: 204 });
   });
 
+  it('exports each backend\'s queue cap beside its depth, for alerts on a queue near its cap', async () => {
+    const text = await env.metricsText();
+    expect(metricValue(text, 'tributary_queue_max_bytes', { backend: 'sink' })).toBe(256 * 1024 * 1024);
+    expect(text).toContain('tributary_queue_bytes{backend="sink"}');
+  });
+
   it('forwards a request that needs no change exactly as it arrived, still compressed', async () => {
     const payload = body([series({ __name__: 'fast_path', cluster: 'edge-a', job: 'node' }, [[1, now()]])]);
     const res = await push(env.url, payload);
