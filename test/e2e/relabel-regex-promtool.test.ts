@@ -6,16 +6,15 @@
  *    `promtool test rules` run checks our match results (whole match and groups) against Go's.
  * The table lives in test/support/regex-cases.ts so the unit test can check our side offline.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelabelRegex } from '../../src/relabel/regex.js';
 import { e2eAvailable } from '../support/e2e.js';
+import { PROMTOOL, promtool } from '../support/promtool.js';
 import { MATCH_CASES, OK, RE2_TOO_LARGE_CASES, VERDICT_CASES, verdictOf } from '../support/regex-cases.js';
 
-const PROMTOOL = '/usr/bin/promtool';
 
 function promtoolAvailable(): boolean {
   if (!e2eAvailable()) return false;
@@ -24,21 +23,6 @@ function promtoolAvailable(): boolean {
   throw new Error(`${PROMTOOL} is missing although prometheus is installed`);
 }
 const available = promtoolAvailable();
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function promtool(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(PROMTOOL, args, { maxBuffer: 64 << 20, timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** Runs the jobs with at most `limit` in flight. */
 async function limited<T>(limit: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
