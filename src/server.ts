@@ -144,10 +144,11 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
   const metrics = new Metrics(new Registry(), { defaultMetrics: true });
   const db = openDatabase(config.data_dir, { synchronous: config.queue.synchronous });
   let authenticator: Authenticator;
-  const directory = new TenantDirectory(db);
+  let directory: TenantDirectory;
   try {
     authenticator = new Authenticator({ db, configTokens: config.tokens, now });
-    directory.refresh();
+    // Reads the tenants table: a malformed row is an error here, with the database closed below.
+    directory = new TenantDirectory(db);
     const problems = overrideProblems(config, directory, directory.tenants());
     if (problems.length > 0) throw new ConfigError(configPath, problems);
   } catch (err) {
