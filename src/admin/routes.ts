@@ -22,6 +22,7 @@ import type { Database } from '../state/db.js';
 import { isLimitField, LIMIT_FIELDS, TenantsRepo } from '../state/tenants-repo.js';
 import { TokensRepo } from '../state/tokens-repo.js';
 import { applyOverrides, checkOverrides, parseLimitOverrides } from '../tenants/effective-limits.js';
+import { changeOverrides, setTenantDisabled } from '../tenants/tenant-changes.js';
 import {
   type KnownTenant,
   TENANT_NAME_RE,
@@ -230,14 +231,7 @@ function registerTenantRoutes(admin: FastifyInstance, deps: AdminDeps): void {
     admin.post(`/tenants/:name/${action}`, async (request: AdminRequest) => {
       const name = request.params.name;
       mustFind(catalogOf(deps), name);
-      const repo = new TenantsRepo(deps.db);
-      const now = deps.now();
-      deps.db
-        .transaction(() => {
-          repo.ensure(name, now);
-          repo.setDisabled(name, action === 'disable' ? now : undefined, now);
-        })
-        .immediate();
+      setTenantDisabled(deps.db, name, action === 'disable', deps.now());
       changed(deps, request);
       return detail(deps, name);
     });
@@ -272,24 +266,9 @@ function updateOverrides(
   change: (stored: TenantLimitOverrides) => TenantLimitOverrides,
 ): Record<string, unknown> {
   const name = request.params.name;
-  const catalog = catalogOf(deps);
-  mustFind(catalog, name);
-  const repo = new TenantsRepo(deps.db);
-  const now = deps.now();
-  deps.db
-    .transaction(() => {
-      const next = change(repo.get(name)?.overrides ?? {});
-      const problems = checkOverrides(deps.config(), name, next);
-      if (problems.length > 0) throw invalidLimits(name, problems);
-      // has() and not ensure() for an existing row: ensure() reads the row back, and a clear must
-      // also work on a row whose limits column is malformed.
-      const exists = repo.has(name);
-      if (exists || Object.keys(next).length > 0) {
-        if (!exists) repo.ensure(name, now);
-        repo.setOverrides(name, next, now);
-      }
-    })
-    .immediate();
+  mustFind(catalogOf(deps), name);
+  const result = changeOverrides(deps.db, name, change, (next) => checkOverrides(deps.config(), name, next), deps.now());
+  if (!result.ok) throw invalidLimits(name, result.problems);
   changed(deps, request);
   return detail(deps, name);
 }

@@ -17,6 +17,7 @@ import type { TenantLimitOverrides, TenantLimits } from '../limits/limits.js';
 import type { Database } from '../state/db.js';
 import { isLimitField, LIMIT_FIELDS, TenantsRepo } from '../state/tenants-repo.js';
 import { applyOverrides, checkOverrides, DURATION_FIELDS, effectiveLimits, parseLimitOverrides } from '../tenants/effective-limits.js';
+import { changeOverrides, setTenantDisabled } from '../tenants/tenant-changes.js';
 import {
   activeTokenCount,
   type KnownTenant,
@@ -194,12 +195,7 @@ function setDisabled(name: string, action: 'disable' | 'enable', options: StateO
     options,
     (db) => {
       mustFind(db, config, name, options);
-      const repo = new TenantsRepo(db);
-      const now = Date.now();
-      return db.transaction(() => {
-        repo.ensure(name, now);
-        return repo.setDisabled(name, action === 'disable' ? now : undefined, now);
-      })();
+      return setTenantDisabled(db, name, action === 'disable', Date.now());
     },
     config,
   );
@@ -267,49 +263,20 @@ function clearLimits(name: string, fields: readonly string[], options: StateOpti
   io.out(`Cleared the limit overrides ${removed.join(', ')} of tenant "${name}": the config's limits apply to them again. ${APPLIES_SOON}\n`);
 }
 
-/**
- * Read-modify-write of the tenant's overrides in one IMMEDIATE transaction (a concurrent admin API
- * write is never lost), checked against the config when there is one: a merge that cannot work
- * ends with exit 2 and changes nothing. With `resetMalformed` (a clear of all fields), a malformed
- * column is replaced instead of refused.
- */
+/** changeOverrides, checked against the config when there is one; refused limits end with exit 2. */
 function writeOverrides(
   db: Database,
   config: Config | undefined,
   name: string,
   change: (stored: TenantLimitOverrides) => TenantLimitOverrides,
-  { resetMalformed = false }: { readonly resetMalformed?: boolean } = {},
+  options: { readonly resetMalformed?: boolean } = {},
 ): { before: TenantLimitOverrides; after: TenantLimitOverrides; malformed: boolean } {
-  const repo = new TenantsRepo(db);
-  const now = Date.now();
-  return db
-    .transaction(() => {
-      const read = resetMalformed ? readOverridesOrNone(repo, name) : (repo.get(name)?.overrides ?? {});
-      const before = read ?? {};
-      const after = change(before);
-      const problems = config === undefined ? [] : checkOverrides(config, name, after);
-      if (problems.length > 0) {
-        throw new CliExit(EXIT_USAGE, `error: these limits of tenant "${name}" could not work with the config's:\n  ${problems.join('\n  ')}`);
-      }
-      // has() and not ensure() for an existing row: ensure() reads the row back, and a clear must
-      // also work on a row whose limits column is malformed.
-      const exists = repo.has(name);
-      if (exists || Object.keys(after).length > 0) {
-        if (!exists) repo.ensure(name, now);
-        repo.setOverrides(name, after, now);
-      }
-      return { before, after, malformed: read === undefined };
-    })
-    .immediate();
-}
-
-/** The stored overrides; undefined for a malformed column (a clear of all fields replaces it anyway). */
-function readOverridesOrNone(repo: TenantsRepo, name: string): TenantLimitOverrides | undefined {
-  try {
-    return repo.get(name)?.overrides ?? {};
-  } catch {
-    return undefined;
+  const check = (next: TenantLimitOverrides) => (config === undefined ? [] : checkOverrides(config, name, next));
+  const result = changeOverrides(db, name, change, check, Date.now(), options);
+  if (!result.ok) {
+    throw new CliExit(EXIT_USAGE, `error: these limits of tenant "${name}" could not work with the config's:\n  ${result.problems.join('\n  ')}`);
   }
+  return result;
 }
 
 /** `field=value` arguments → an object of YAML-parsed values (numbers become numbers, "20m" stays a string). */

@@ -158,14 +158,9 @@ export function tenantDetailJson(t: KnownTenant, config: Config): Record<string,
   const limits: Partial<Record<keyof TenantLimits, { value: number; source: LimitSource }>> = {};
   for (const field of LIMIT_FIELDS) limits[field] = { value: effective.limits[field], source: effective.source[field] };
   return {
-    name: t.name,
-    sources: t.sources,
-    disabled: t.record?.disabledAtMs !== undefined,
-    disabled_at: iso(t.record?.disabledAtMs),
-    description: t.record?.description ?? null,
+    ...tenantSummaryJson(t),
     created_at: iso(t.record?.createdAtMs),
     updated_at: iso(t.record?.updatedAtMs),
-    overrides: canonicalOverrides(t.record?.overrides ?? {}),
     limits,
     problems: checkOverrides(config, t.name, t.record?.overrides),
     tokens: t.tokens.map(tokenJson),
