@@ -21,8 +21,8 @@ import { HighWaterMarks, hashSeriesKey, MarkUpdate, RequestMarks, SeriesKey, ten
 import { checkSeriesLabels, compareBytes, LabelCheckResult, LabelShape, renderSeries, sortedLabelOrder } from './policy/label-checks.js';
 import { RejectionSummary } from './policy/rejections.js';
 import type { QueueItemInput } from './queue/queue.js';
-import { type ActiveSeries, type ActiveSeriesLimits, Admission } from './limits/active-series.js';
-import { checkLabelLimits, type LabelLimits, type LabelLimitViolation } from './limits/label-limits.js';
+import { type ActiveSeries, type ActiveSeriesLimits, Admission, activeSeriesLimitsOf } from './limits/active-series.js';
+import { checkLabelLimits, type LabelLimits, type LabelLimitViolation, labelLimitsOf } from './limits/label-limits.js';
 import type { TenantLimits } from './limits/limits.js';
 import { NO_RELABELING, RelabelCache, type RelabeledLabels, type RelabelStage, type RelabelStages, type SeriesOutcome, TenantChain } from './relabel/chain.js';
 import { decodeWriteRequest } from './wire/rw1-decode.js';
@@ -57,12 +57,12 @@ export interface PipelineSettings {
   readonly relabel?: RelabelStages;
   /** Series whose relabel outcome is remembered (`relabel_cache_size`); 100,000 when left out. */
   readonly relabelCacheSize?: number;
-  /** A tenant's per-series label limits; none when left out (or undefined for the tenant). */
-  labelLimitsFor?(tenant: string): LabelLimits | undefined;
-  /** Active series of every tenant (outlives reloads); with the limits of a tenant, or undefined for none. */
+  /** Active series of every tenant (outlives reloads); tracked for tenants with an active-series limit. */
   readonly activeSeries?: ActiveSeries | undefined;
-  activeSeriesLimitsFor?(tenant: string): ActiveSeriesLimits | undefined;
-  /** A tenant's effective limits, for its timestamp window and decoded-size cap; none when left out. */
+  /**
+   * A tenant's effective limits: its label limits, active-series limits, timestamp window and
+   * decoded-size cap. No limits when left out.
+   */
   limitsFor?(tenant: string): TenantLimits;
 }
 
@@ -173,8 +173,6 @@ class PrincipalRoute {
     principal: Principal,
     backends: readonly RouteTarget[],
     chain: TenantChain,
-    labelLimits: LabelLimits | undefined,
-    activeLimits: ActiveSeriesLimits | undefined,
     settings: PipelineSettings,
   ) {
     this.allowed = new AllowedClusters(principal.allowedClusters);
@@ -183,9 +181,9 @@ class PrincipalRoute {
     this.shardOf = backends.map((b) => Int32Array.from(principal.allowedClusters, (c) => fnv1a(c) % b.shards));
     this.chain = chain;
     this.tenant = principal.tenant;
-    this.labelLimits = labelLimits;
-    this.activeLimits = activeLimits;
     const limits = settings.limitsFor?.(principal.tenant);
+    this.labelLimits = limits === undefined ? undefined : labelLimitsOf(limits);
+    this.activeLimits = limits === undefined || settings.activeSeries === undefined ? undefined : activeSeriesLimitsOf(limits);
     this.futureGraceMs = limits === undefined ? settings.futureGraceMs : limits.future_grace;
     this.maxSampleAgeMs = limits === undefined ? 0 : limits.max_sample_age;
     const tenantDecoded = limits === undefined ? 0 : limits.max_decoded_bytes;
@@ -674,8 +672,7 @@ export class WritePipeline {
     if (route === undefined) {
       const settings = this.#settings;
       const chain = new TenantChain(this.#relabelStages, principal.tenant, settings.backends.length, settings.clusterLabel);
-      const activeLimits = settings.activeSeries === undefined ? undefined : settings.activeSeriesLimitsFor?.(principal.tenant);
-      route = new PrincipalRoute(principal, settings.backends, chain, settings.labelLimitsFor?.(principal.tenant), activeLimits, settings);
+      route = new PrincipalRoute(principal, settings.backends, chain, settings);
       this.#routes.set(principal, route);
     }
     return route;
@@ -695,34 +692,14 @@ export class WritePipeline {
     rejections.add(reason, route.clusterName(cluster), samples, true, describe);
   }
 
-  /** Samples and histograms of series `s` outside [min, max], and how many of the samples are too old. */
+  /** Samples and histograms of series `s` outside [min, max], and how many of each are too old. */
   #countOutOfWindow(s: number, minTimestampMs: number, maxTimestampMs: number): { samples: number; old: number; histograms: number; oldHistograms: number } {
     const batch = this.#batch;
-    let samples = 0;
-    let old = 0;
     const first = batch.seriesSampleFirst[s] as number;
-    const end = first + (batch.seriesSampleCount[s] as number);
-    for (let k = first; k < end; k++) {
-      const t = batch.sampleTimestampMs[k] as number;
-      if (t > maxTimestampMs) samples++;
-      else if (t < minTimestampMs) {
-        samples++;
-        old++;
-      }
-    }
-    let histograms = 0;
-    let oldHistograms = 0;
+    const floats = countOutside(batch.sampleTimestampMs, first, first + (batch.seriesSampleCount[s] as number), minTimestampMs, maxTimestampMs);
     const hFirst = batch.seriesHistogramFirst[s] as number;
-    const hEnd = hFirst + (batch.seriesHistogramCount[s] as number);
-    for (let k = hFirst; k < hEnd; k++) {
-      const t = batch.histogramTimestampMs[k] as number;
-      if (t > maxTimestampMs) histograms++;
-      else if (t < minTimestampMs) {
-        histograms++;
-        oldHistograms++;
-      }
-    }
-    return { samples, old, histograms, oldHistograms };
+    const histograms = countOutside(batch.histogramTimestampMs, hFirst, hFirst + (batch.seriesHistogramCount[s] as number), minTimestampMs, maxTimestampMs);
+    return { samples: floats.outside, old: floats.old, histograms: histograms.outside, oldHistograms: histograms.old };
   }
 
   /** Accepted (from this request's counters) and refused (from the summary) data per cluster. */
@@ -1019,4 +996,19 @@ export class WritePipeline {
 
 function formatSeconds(ms: number): string {
   return `${ms / 1000}s`;
+}
+
+/** Of timestamps[first, end): how many are outside [min, max], and how many of those before min. */
+function countOutside(timestamps: Float64Array, first: number, end: number, minMs: number, maxMs: number): { outside: number; old: number } {
+  let outside = 0;
+  let old = 0;
+  for (let k = first; k < end; k++) {
+    const t = timestamps[k] as number;
+    if (t > maxMs) outside++;
+    else if (t < minMs) {
+      outside++;
+      old++;
+    }
+  }
+  return { outside, old };
 }

@@ -65,17 +65,7 @@ export function pipelineSettings(config: Config, activeSeries?: ActiveSeries, li
     relabel: relabelStages(config),
     relabelCacheSize: config.relabel_cache_size,
     limitsFor: limitsOf,
-    labelLimitsFor(tenant) {
-      const l = limitsOf(tenant);
-      if (l.max_label_names_per_series === 0 && l.max_label_name_length === 0 && l.max_label_value_length === 0) return undefined;
-      return { maxLabelNamesPerSeries: l.max_label_names_per_series, maxLabelNameLength: l.max_label_name_length, maxLabelValueLength: l.max_label_value_length };
-    },
     activeSeries,
-    activeSeriesLimitsFor(tenant) {
-      const l = limitsOf(tenant);
-      if (l.max_active_series === 0 && l.max_active_series_per_cluster === 0) return undefined;
-      return { maxActiveSeries: l.max_active_series, maxActiveSeriesPerCluster: l.max_active_series_per_cluster, windowMs: l.active_series_window };
-    },
   };
 }
 

@@ -10,12 +10,19 @@
  * Each map is kept in last-seen order (a series seen again moves to the end), so expiry only
  * visits what expires: no scan over all series on the request path.
  */
+import type { TenantLimits } from './limits.js';
 
 /** The limits of one tenant (0: no limit). */
 export interface ActiveSeriesLimits {
   readonly maxActiveSeries: number;
   readonly maxActiveSeriesPerCluster: number;
   readonly windowMs: number;
+}
+
+/** A tenant's active-series limits, or undefined when it has none (its series are then not tracked). */
+export function activeSeriesLimitsOf(l: TenantLimits): ActiveSeriesLimits | undefined {
+  if (l.max_active_series === 0 && l.max_active_series_per_cluster === 0) return undefined;
+  return { maxActiveSeries: l.max_active_series, maxActiveSeriesPerCluster: l.max_active_series_per_cluster, windowMs: l.active_series_window };
 }
 
 export enum Admission {

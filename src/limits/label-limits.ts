@@ -4,6 +4,13 @@
  */
 import type { SeriesRejectReason } from '../errors.js';
 import type { WireBatch } from '../model/batch.js';
+import type { TenantLimits } from './limits.js';
+
+/** A tenant's label limits, or undefined when it has none (the check is then skipped). */
+export function labelLimitsOf(l: TenantLimits): LabelLimits | undefined {
+  if (l.max_label_names_per_series === 0 && l.max_label_name_length === 0 && l.max_label_value_length === 0) return undefined;
+  return { maxLabelNamesPerSeries: l.max_label_names_per_series, maxLabelNameLength: l.max_label_name_length, maxLabelValueLength: l.max_label_value_length };
+}
 
 export interface LabelLimits {
   /** 0: no limit (each field). */
