@@ -17,8 +17,8 @@ const HOUR_MS = 3_600_000;
 const PRUNE_INTERVAL_MS = HOUR_MS;
 
 export interface UsageRecorderOptions {
-  /** Where flushes go; undefined keeps everything in memory (`query` then reads the pending counts). */
-  readonly repo: UsageRepo | undefined;
+  /** Where flushes go. */
+  readonly repo: UsageRepo;
   /** Rows of hours that ended longer ago than this are deleted (config `usage.retention`). */
   readonly retentionMs: number;
   /** The clock for pruning and for deciding which pending hours are over; default `Date.now`. */
@@ -44,7 +44,7 @@ interface Pending {
 type PendingByTenant = Map<string, Map<string, Pending[]>>;
 
 export class UsageRecorder {
-  readonly #repo: UsageRepo | undefined;
+  readonly #repo: UsageRepo;
   readonly #retentionMs: number;
   readonly #now: () => number;
   readonly #pending: PendingByTenant = new Map();
@@ -77,11 +77,9 @@ export class UsageRecorder {
    * Write every pending count in one transaction and clear it; returns the rows written. When the
    * write fails the counts stay pending (the next flush retries them) and the error is rethrown.
    * At most once an hour, also deletes the rows older than the retention (a failing prune throws
-   * too, after the counts were written, and is retried at the next flush). Without a repo: 0, and
-   * the counts stay pending.
+   * too, after the counts were written, and is retried at the next flush).
    */
   flush(): number {
-    if (this.#repo === undefined) return 0;
     const rows = this.#pendingRows();
     const nowMs = this.#now();
     // Nothing has been cleared yet: if add throws (its transaction rolled back), every count is
@@ -95,10 +93,9 @@ export class UsageRecorder {
 
   /**
    * Usage rows matching `filter`, including everything recorded so far: flushes first, so the
-   * totals are exact (and throws what that flush throws). Without a repo, the pending counts.
+   * totals are exact (and throws what that flush throws).
    */
   query(filter: UsageFilter): UsageRow[] {
-    if (this.#repo === undefined) return this.#pendingRows().filter((row) => matches(row, filter)).sort(byHourTenantCluster);
     this.flush();
     return this.#repo.query(filter);
   }
@@ -200,21 +197,4 @@ function isEmpty(p: Pending): boolean {
     p.rejectedRequests === 0 &&
     p.activeSeries === undefined
   );
-}
-
-/** The repo's filter semantics (see UsageRepo.query), for the pending rows. */
-function matches(row: UsageRow, filter: UsageFilter): boolean {
-  if (filter.tenant !== undefined && row.tenant !== filter.tenant) return false;
-  if (filter.sinceMs !== undefined && row.hourStartMs + HOUR_MS <= filter.sinceMs) return false;
-  if (filter.untilMs !== undefined && row.hourStartMs >= filter.untilMs) return false;
-  return true;
-}
-
-/** Hour, then tenant, then cluster (strings by UTF-16 code unit: plain, locale-independent). */
-function byHourTenantCluster(a: UsageRow, b: UsageRow): number {
-  return a.hourStartMs - b.hourStartMs || compareStrings(a.tenant, b.tenant) || compareStrings(a.cluster, b.cluster);
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -208,23 +208,3 @@ describe('UsageRecorder', () => {
     expect(stored()).toEqual([['acme', 'eu-1', (kept - T0) / HOUR, 1]]);
   });
 });
-
-describe('UsageRecorder without a repo', () => {
-  it('accumulates, keeps the counts on flush, and answers query from them', () => {
-    const memory = new UsageRecorder({ repo: undefined, retentionMs: RETENTION, now: () => clock });
-    memory.record('globex', 'us-1', delta({ requests: 1 }), T0 + HOUR);
-    memory.record('acme', 'eu-1', delta({ requests: 2 }), T0 + 5);
-    memory.record('acme', 'eu-1', delta({ requests: 4 }), T0 + 6);
-    memory.noteActiveSeries('acme', 'eu-1', 12, T0 + 7);
-    memory.record('acme', 'eu-1', delta({ requests: 8 }), T0 + HOUR);
-    expect(memory.flush()).toBe(0);
-
-    expect(memory.query({})).toEqual([
-      rowAt({ requests: 6, activeSeries: 12 }),
-      rowAt({ hourStartMs: T0 + HOUR, requests: 8 }),
-      rowAt({ tenant: 'globex', cluster: 'us-1', hourStartMs: T0 + HOUR, requests: 1 }),
-    ]);
-    expect(memory.query({ tenant: 'acme', sinceMs: T0 + HOUR })).toEqual([rowAt({ hourStartMs: T0 + HOUR, requests: 8 })]);
-    expect(memory.query({ untilMs: T0 + HOUR })).toEqual([rowAt({ requests: 6, activeSeries: 12 })]);
-  });
-});
