@@ -48,10 +48,10 @@ export interface AdminDeps {
   /** The config in force (it changes on reload). */
   config(): Config;
   /**
-   * SHA-256 hex of the admin token; undefined turns the admin API off (every route answers 404). A
-   * function is asked on every request, so a config reload can set, change or remove the token.
+   * SHA-256 hex of the admin token; undefined turns the admin API off (every route answers 404).
+   * Asked on every request, so a config reload can set, change or remove the token.
    */
-  readonly adminTokenHash: string | undefined | (() => string | undefined);
+  adminTokenHash(): string | undefined;
   readonly usage: { query(filter: UsageFilter): UsageRow[] };
   /** Called after every successful write, so the server applies it at once. */
   onChange(): void;
@@ -81,9 +81,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       admin.setNotFoundHandler((request, reply) => {
         sendError(new AdminHttpError(404, `no admin route ${request.method} ${request.url.split('?')[0]}; the admin routes are /tenants, /tokens and /usage under ${ADMIN_PREFIX}`), request, reply);
       });
-      const configured = deps.adminTokenHash;
-      const tokenHash = typeof configured === 'function' ? configured : () => configured;
-      admin.addHook('onRequest', async (request) => authorize(request, tokenHash()));
+      admin.addHook('onRequest', async (request) => authorize(request, deps.adminTokenHash()));
       registerTenantRoutes(admin, deps);
       registerTokenRoutes(admin, deps);
       registerUsageRoute(admin, deps);

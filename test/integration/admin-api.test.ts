@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AdminDeps, registerAdminRoutes } from '../../src/admin/routes.js';
+import { registerAdminRoutes } from '../../src/admin/routes.js';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { hashToken } from '../../src/auth/token.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -70,7 +70,7 @@ let app: FastifyInstance;
 let changes: number;
 let usageQueries: UsageFilter[];
 
-function build(adminTokenHash: AdminDeps['adminTokenHash']): FastifyInstance {
+function build(tokenHash: string | undefined | (() => string | undefined)): FastifyInstance {
   const instance = Fastify();
   // As the remote-write route does at the root: every body taken as raw bytes.
   instance.removeAllContentTypeParsers();
@@ -79,7 +79,7 @@ function build(adminTokenHash: AdminDeps['adminTokenHash']): FastifyInstance {
   registerAdminRoutes(instance, {
     db,
     config: () => config,
-    adminTokenHash,
+    adminTokenHash: typeof tokenHash === 'function' ? tokenHash : () => tokenHash,
     usage: {
       query(filter) {
         usageQueries.push(filter);
