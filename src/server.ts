@@ -200,14 +200,16 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
     pipeline = new WritePipeline(pipelineSettings(config, activeSeries, limitsOf), pipeline);
     limiter.configure(memoize((tenant) => perReplica(limitsOf(tenant), config.replicas)), now());
   };
-  /** Seen a change of the tenants table (the admin API's own, or the CLI's from another process). */
-  const tenantsChanged = (how: 'refresh' | 'poll') => {
+  /**
+   * After a write of the admin API ('written', through this connection) or on the poll for the
+   * CLI's writes from another process: apply what changed in the tenants table. A token the admin
+   * API revoked applies at once (the cache would keep it for up to a second); the CLI's revocations
+   * reach the server through that cache's expiry.
+   */
+  const tenantsChanged = (how: 'written' | 'poll') => {
     try {
-      if (how === 'refresh') directory.refresh();
-      else if (!directory.refreshIfChanged()) return;
-      apply();
-      // A token created or revoked by the CLI counts too: forget cached token lookups.
-      authenticator.clearCache();
+      if (how === 'written') authenticator.clearCache();
+      if (how === 'written' ? directory.refresh() : directory.refreshIfChanged()) apply();
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'could not read the tenants table; the tenant settings in force stay');
     }
@@ -239,7 +241,7 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
       config: () => config,
       adminTokenHash: () => adminHash,
       usage,
-      onChange: () => tenantsChanged('refresh'),
+      onChange: () => tenantsChanged('written'),
       now,
     },
     maxBodyBytes: config.server.max_body_bytes,

@@ -63,11 +63,11 @@ export class TenantDirectory {
   }
 
   /**
-   * Re-read the table now (call it right after a write through the same connection). Throws when a
-   * row cannot be parsed, keeping the view it had.
+   * Re-read the table now (call it right after a write through the same connection). Returns true
+   * when the content changed. Throws when a row cannot be parsed, keeping the view it had.
    */
-  refresh(): void {
-    this.#reload();
+  refresh(): boolean {
+    return this.#reload();
   }
 
   /**
