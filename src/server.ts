@@ -193,12 +193,14 @@ export async function startServer(configPath: string, logger: Logger, now: () =>
   metrics.registerActiveSeries(activeSeries);
   let limitsOf = tenantLimitsOf(config, directory);
   let pipeline = new WritePipeline(pipelineSettings(config, activeSeries, limitsOf));
-  const limiter = new RateLimiter(memoize((tenant) => perReplica(limitsOf(tenant), config.replicas)));
+  /** What this replica enforces of each tenant's rates (see perReplica). */
+  const replicaLimits = () => memoize((tenant) => perReplica(limitsOf(tenant), config.replicas));
+  const limiter = new RateLimiter(replicaLimits());
   /** Put the config and the tenants table in force: limits, the pipeline (keeping its state), the rates. */
   const apply = () => {
     limitsOf = tenantLimitsOf(config, directory);
     pipeline = new WritePipeline(pipelineSettings(config, activeSeries, limitsOf), pipeline);
-    limiter.configure(memoize((tenant) => perReplica(limitsOf(tenant), config.replicas)), now());
+    limiter.configure(replicaLimits(), now());
   };
   /**
    * After a write of the admin API ('written', through this connection) or on the poll for the
