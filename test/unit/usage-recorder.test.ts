@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { closeDatabase, type Database, openDatabase } from '../../src/state/db.js';
 import { UsageRepo } from '../../src/state/usage-repo.js';
-import type { UsageDelta, UsageRow } from '../../src/usage/types.js';
+import type { UsageRow } from '../../src/usage/types.js';
 import { UsageRecorder } from '../../src/usage/usage-recorder.js';
-import { usageRow } from '../support/usage-rows.js';
+import { usageDelta, usageRow } from '../support/usage-rows.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -33,15 +33,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const delta = (overrides: Partial<UsageDelta> = {}): UsageDelta => ({
-  acceptedSamples: 0,
-  rejectedSamples: 0,
-  acceptedSeries: 0,
-  rejectedSeries: 0,
-  requests: 0,
-  rejectedRequests: 0,
-  ...overrides,
-});
+const delta = usageDelta;
 
 const rowAt = (fields: Partial<UsageRow> = {}): UsageRow => usageRow({ hourStartMs: T0, ...fields });
 
