@@ -1,15 +1,24 @@
 /**
  * `tributary token create|list|revoke`: manage the tokens stored in the state database.
+ * `tributary token generate`: make a token for the config file's `tokens:` instead.
  *
  * A new secret is printed exactly once, alone on stdout so it can be redirected into a file; only
  * its SHA-256 is stored. `list` never prints a secret or a hash. A running server sees a new or
  * revoked token within about a second (its lookup cache TTL); no restart is needed.
  *
+ * `generate` touches no state database and no config: where several replicas each keep their own
+ * database but load one config (a Kubernetes ConfigMap), a token created in one replica's database
+ * would be unknown to the others, so the token has to be declared in the config. The secret goes
+ * only into a new file (for the edge's credentials_file); stdout gets the `tokens:` entry with its
+ * hash, which is safe to commit.
+ *
  * Exit codes follow DESIGN.md: 0 ok, 1 runtime failure, 2 usage or config error. Usage errors end
  * through commander (re-coded to 2 by `tributaryExitOverride`); runtime failures throw `CliExit`;
  * config errors propagate as `ConfigError`. main.ts turns each into the process exit code.
  */
+import { closeSync, fchmodSync, fsyncSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { type Command, CommanderError, Option } from 'commander';
+import { Document, isSeq } from 'yaml';
 import { generateToken, generateTokenId, hashToken } from '../auth/token.js';
 import { type TokenRecord, TokensRepo } from '../state/tokens-repo.js';
 import { CliExit, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE } from './exit.js';
@@ -36,13 +45,19 @@ interface CreateOptions extends StateOptions {
   readonly description?: string;
 }
 
+interface GenerateOptions {
+  readonly tenant: string;
+  readonly cluster: readonly string[];
+  readonly tokenFile: string;
+}
+
 interface ListOptions extends StateOptions {
   readonly tenant?: string;
   readonly json?: boolean;
 }
 
 /**
- * Add `token create|list|revoke` to `program`. Configure the program's output (`configureOutput`,
+ * Add `token create|generate|list|revoke` to `program`. Configure the program's output (`configureOutput`,
  * `showHelpAfterError`) before calling this: subcommands copy it when they are created. The token
  * commands install `tributaryExitOverride` themselves, so the caller of `parseAsync` must catch:
  * `CommanderError` (its `exitCode`), `CliExit` (print the message, its `exitCode`) and `ConfigError`
@@ -51,7 +66,7 @@ interface ListOptions extends StateOptions {
 export function registerTokenCommands(program: Command): void {
   const token = program
     .command('token')
-    .description('manage the tokens edge Prometheus instances authenticate with (stored as hashes in the state database)')
+    .description('manage the tokens edge Prometheus instances authenticate with (stored as hashes in the state database, or in the config file: see "generate")')
     .exitOverride(tributaryExitOverride);
 
   withStateOptions(
@@ -67,6 +82,22 @@ export function registerTokenCommands(program: Command): void {
       )
       .option('--description <text>', 'a note for operators (where the token is deployed)'),
   ).action((options: CreateOptions, command: Command) => createToken(options, command));
+
+  // No withStateOptions: this command must work where there is no data dir and no config at all.
+  token
+    .command('generate')
+    .description(
+      'generate a token for the config file (no state database): writes the secret to a new file, prints the "tokens:" entry with its SHA-256',
+    )
+    .exitOverride(tributaryExitOverride)
+    .requiredOption('--tenant <tenant>', 'the tenant whose data this token writes')
+    .addOption(
+      new Option('--cluster <cluster>', 'a value of the cluster label this token may write (repeat for several)')
+        .argParser(collect)
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--token-file <file>', 'a new file (mode 0600) to write the secret to; an existing file is never overwritten')
+    .action((options: GenerateOptions, command: Command) => generateConfigToken(options, command));
 
   withStateOptions(
     token
@@ -90,11 +121,17 @@ function collect(value: string, previous: readonly string[] | undefined): readon
   return [...(previous ?? []), value];
 }
 
-function createToken(options: CreateOptions, command: Command): void {
+/** `--tenant` and `--cluster` as `create` and `generate` both take them: trimmed, non-empty, clusters deduplicated. */
+function tenantAndClusters(options: { readonly tenant: string; readonly cluster: readonly string[] }, command: Command): { tenant: string; clusters: string[] } {
   const tenant = options.tenant.trim();
   if (tenant === '') usageError(command, 'option --tenant must not be empty');
   const clusters = [...new Set(options.cluster.map((c) => c.trim()))];
   if (clusters.some((c) => c === '')) usageError(command, 'option --cluster must not be empty');
+  return { tenant, clusters };
+}
+
+function createToken(options: CreateOptions, command: Command): void {
+  const { tenant, clusters } = tenantAndClusters(options, command);
   const description = options.description?.trim() || undefined;
 
   const secret = generateToken();
@@ -116,6 +153,82 @@ function createToken(options: CreateOptions, command: Command): void {
       '',
     ].join('\n'),
   );
+}
+
+function generateConfigToken(options: GenerateOptions, command: Command): void {
+  const { tenant, clusters } = tenantAndClusters(options, command);
+  const path = options.tokenFile;
+  if (path.trim() === '') usageError(command, 'option --token-file must not be empty');
+
+  const secret = generateToken();
+  writeNewSecretFile(path, secret);
+
+  // The authenticator hashes a token_file's content after trimming it, and the presented token as
+  // it is: the file holds exactly `secret` plus a newline, so hashToken(secret) matches both ways.
+  const entry = new Document([{ tenant, clusters, token_sha256: hashToken(secret) }]);
+  // Flow style (`clusters: [a, b]`) like the README's examples; the yaml package still quotes any
+  // name that would otherwise read back as another value (`null`, `123`, `a, b`…).
+  const clusterNode = entry.getIn([0, 'clusters'], true);
+  if (isSeq(clusterNode)) clusterNode.flow = true;
+
+  const io = outputOf(command);
+  io.out(entry.toString({ flowCollectionPadding: false }));
+  io.err(
+    [
+      `Wrote a new token for tenant "${tenant}" (clusters: ${clusters.join(', ')}) to ${path} (mode 0600).`,
+      'Add the entry above under "tokens:" in the config every replica loads, then reload (SIGHUP) or restart tributary.',
+      `Give ${path} to the edge (e.g. as a Kubernetes Secret) and point Prometheus's remote_write at it:`,
+      '  remote_write:',
+      '    - url: https://<tributary>/api/v1/write',
+      '      authorization:',
+      '        credentials_file: /etc/prometheus/tributary-token',
+      '',
+    ].join('\n'),
+  );
+}
+
+/**
+ * Create `path` and write `secret` and a newline to it, mode 0600. Never overwrites: `wx` makes
+ * "does it exist" and "create it" one atomic step, so a file that appears meanwhile (or a symlink
+ * planted there) is refused rather than clobbered or followed. Messages name the file, never the
+ * secret.
+ */
+function writeNewSecretFile(path: string, secret: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (err) {
+    const error = err as NodeJS.ErrnoException;
+    if (error.code === 'EEXIST') {
+      // Exit 2 like a usage error, but without the help text: the options were right, only the
+      // file is in the way, and overwriting it could destroy the only copy of another token.
+      throw new CliExit(EXIT_USAGE, `error: --token-file ${path} already exists; tributary never overwrites a token file: choose a new path or remove it first`);
+    }
+    throw new CliExit(EXIT_RUNTIME, `error: cannot create --token-file ${path}: ${error.message}`);
+  }
+  try {
+    // The mode given to open is reduced by the umask; set it outright so the file is exactly 0600.
+    fchmodSync(fd, 0o600);
+    // writeFileSync on a descriptor loops until everything is written (writeSync may write less).
+    writeFileSync(fd, `${secret}\n`);
+    // The hash is printed only after this returns: it must never describe a file that was lost.
+    fsyncSync(fd);
+  } catch (err) {
+    // 'wx' guarantees the file is ours to remove; left behind, a partial one would look like a
+    // token file while matching no hash. Cleanup failures must not hide the original error.
+    ignoreErrors(() => closeSync(fd));
+    ignoreErrors(() => unlinkSync(path));
+    throw new CliExit(EXIT_RUNTIME, `error: cannot write --token-file ${path}: ${(err as Error).message}`);
+  }
+  closeSync(fd);
+}
+
+function ignoreErrors(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Best effort only: see the caller.
+  }
 }
 
 function listTokens(options: ListOptions, command: Command): void {

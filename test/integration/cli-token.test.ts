@@ -1,12 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { hashToken } from '../../src/auth/token.js';
+import { loadConfigFile } from '../../src/config/load.js';
 import { ForbiddenError } from '../../src/errors.js';
+import { startServer } from '../../src/server.js';
 import { closeDatabase, openDatabase } from '../../src/state/db.js';
-import { runTokenCli } from '../support/run-cli.js';
+import { HttpSink } from '../support/forward-helpers.js';
+import { type CliResult, runTokenCli } from '../support/run-cli.js';
+import { body, push, series } from '../support/write-env.js';
 
 let dir: string;
 let dataDir: string;
@@ -147,3 +153,152 @@ describe('tributary token', () => {
     expect(result.stderr).toMatch(/cannot open the state database/);
   });
 });
+
+describe('tributary token generate', () => {
+  const generate = (args: readonly string[]): Promise<CliResult> => runTokenCli(['token', 'generate', ...args]);
+
+  /** A config with `entry` (as printed) under `tokens:`, indented by `indent` spaces, and a backend. */
+  function writeConfigWith(entry: string, { indent = 0, backendUrl = 'http://127.0.0.1:9090/api/v1/write' } = {}): string {
+    const config = join(dir, 'tributary.yml');
+    const tokens = entry.replace(/^(?=.)/gm, ' '.repeat(indent));
+    writeFileSync(
+      config,
+      `server:\n  listen_address: 127.0.0.1:0\ndata_dir: ${dataDir}\ntokens:\n${tokens}backends:\n  - name: central\n    url: ${backendUrl}\n`,
+    );
+    return config;
+  }
+
+  /** The secret as Prometheus reads a credentials_file: trimmed. */
+  const secretIn = (file: string): string => readFileSync(file, 'utf8').trim();
+
+  it('writes the secret to a new 0600 file and prints a tokens: entry holding its SHA-256', async () => {
+    const tokenFile = join(dir, 'edge.token');
+    const result = await generate(['--tenant', 'team-a', '--cluster', 'prod-eu-1', '--token-file', tokenFile]);
+    expect(result.code).toBe(0);
+
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const content = readFileSync(tokenFile, 'utf8');
+    expect(content).toMatch(/^trib_[A-Za-z0-9_-]{43}\n$/);
+    const secret = content.trim();
+
+    expect(result.stdout).toBe(`- tenant: team-a\n  clusters: [prod-eu-1]\n  token_sha256: ${hashToken(secret)}\n`);
+    expect(result.stderr).toContain(tokenFile);
+    expect(result.stderr).toMatch(/under "tokens:"/);
+    for (const output of [result.stdout, result.stderr]) expect(output).not.toContain(secret);
+  });
+
+  it('generates a different secret every time', async () => {
+    const files = [join(dir, 'one.token'), join(dir, 'two.token')];
+    for (const file of files) expect((await generate(['--tenant', 'acme', '--cluster', 'eu-1', '--token-file', file])).code).toBe(0);
+    expect(secretIn(files[0]!)).not.toBe(secretIn(files[1]!));
+  });
+
+  it.each([0, 2])('prints an entry that loads under tokens: (pasted with indent %i) and authenticates the secret in the file', async (indent) => {
+    const tokenFile = join(dir, 'edge.token');
+    const result = await generate(['--tenant', 'acme', '--cluster', 'eu-1', '--cluster', 'eu-2', '--token-file', tokenFile]);
+    expect(result.code).toBe(0);
+    const secret = secretIn(tokenFile);
+
+    for (const output of [result.stdout, result.stderr]) expect(output).not.toContain(secret);
+
+    const config = loadConfigFile(writeConfigWith(result.stdout, { indent }));
+    expect(config.tokens).toEqual([{ tenant: 'acme', clusters: ['eu-1', 'eu-2'], token_sha256: hashToken(secret) }]);
+    const authenticator = new Authenticator({ db: undefined, configTokens: config.tokens });
+    expect(authenticator.authenticate(`Bearer ${secret}`)).toEqual({ tenant: 'acme', tokenId: 'config:0', allowedClusters: ['eu-1', 'eu-2'] });
+    // The same file given as token_file (read and trimmed by the loader) is the same token.
+    const viaFile = new Authenticator({ db: undefined, configTokens: [{ tenant: 'acme', clusters: ['eu-1'], token_file: tokenFile }] });
+    expect(viaFile.authenticate(`Bearer ${secret}`)).toMatchObject({ tenant: 'acme' });
+  });
+
+  it.each([
+    { name: 'numbers and YAML keywords', tenant: '123', clusters: ['null', 'true', '0x1F', '~', '1e5'] },
+    { name: 'flow indicators and comments', tenant: 'a: b', clusters: ['a, b', '[x]', '{y}', '#z', 'p #q'] },
+    { name: 'anchors, aliases, tags and quotes', tenant: '*alias', clusters: ['&anchor', '!tag', "it's", '"quoted"', '- dash'] },
+  ])('quotes names that need it so they load back unchanged: $name', async ({ tenant, clusters }) => {
+    const tokenFile = join(dir, 'edge.token');
+    const result = await generate(['--tenant', tenant, ...clusters.flatMap((c) => ['--cluster', c]), '--token-file', tokenFile]);
+    expect(result.code).toBe(0);
+    const token_sha256 = hashToken(secretIn(tokenFile));
+    expect(parseYaml(result.stdout)).toEqual([{ tenant, clusters, token_sha256 }]);
+    expect(loadConfigFile(writeConfigWith(result.stdout)).tokens).toEqual([{ tenant, clusters, token_sha256 }]);
+  });
+
+  it('trims the tenant and clusters and drops repeated clusters, as "token create" does', async () => {
+    const result = await generate(['--tenant', ' acme ', '--cluster', ' eu-1 ', '--cluster', 'eu-1', '--cluster', 'eu-2', '--token-file', join(dir, 'edge.token')]);
+    expect(result.code).toBe(0);
+    expect(parseYaml(result.stdout)).toEqual([expect.objectContaining({ tenant: 'acme', clusters: ['eu-1', 'eu-2'] })]);
+  });
+
+  it('refuses an existing --token-file with exit 2 and leaves it untouched', async () => {
+    const tokenFile = join(dir, 'edge.token');
+    writeFileSync(tokenFile, 'trib_the-token-already-deployed\n', { mode: 0o644 });
+    const result = await generate(['--tenant', 'acme', '--cluster', 'eu-1', '--token-file', tokenFile]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`--token-file ${tokenFile} already exists`);
+    expect(result.stdout).toBe('');
+    expect(readFileSync(tokenFile, 'utf8')).toBe('trib_the-token-already-deployed\n');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o644);
+  });
+
+  it('exits 1 naming the file when it cannot be created', async () => {
+    const tokenFile = join(dir, 'no-such-dir', 'edge.token');
+    const result = await generate(['--tenant', 'acme', '--cluster', 'eu-1', '--token-file', tokenFile]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot create --token-file ${tokenFile}`);
+    expect(result.stdout).toBe('');
+  });
+
+  it.each([
+    { name: 'without --token-file', args: ['--tenant', 'acme', '--cluster', 'eu-1'], stderr: /--token-file/ },
+    { name: 'without --tenant', args: ['--cluster', 'eu-1', '--token-file', 'edge.token'], stderr: /--tenant/ },
+    { name: 'without --cluster', args: ['--tenant', 'acme', '--token-file', 'edge.token'], stderr: /--cluster/ },
+    { name: 'with an empty --tenant', args: ['--tenant', ' ', '--cluster', 'eu-1', '--token-file', 'edge.token'], stderr: /--tenant must not be empty/ },
+    { name: 'with an empty --cluster', args: ['--tenant', 'acme', '--cluster', 'eu-1', '--cluster', ' ', '--token-file', 'edge.token'], stderr: /--cluster must not be empty/ },
+    { name: 'with an empty --token-file', args: ['--tenant', 'acme', '--cluster', 'eu-1', '--token-file', ''], stderr: /--token-file must not be empty/ },
+    { name: 'with --data-dir (it has no state)', args: ['--tenant', 'acme', '--cluster', 'eu-1', '--token-file', 'edge.token', '--data-dir', 'data'], stderr: /unknown option '--data-dir'/ },
+  ])('exits 2 on a usage error $name, writing nothing', async ({ args, stderr }) => {
+    // Relative paths resolve in `dir`, so a file written by mistake would show up below.
+    const result = await inDir(dir, () => generate(args));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(stderr);
+    expect(result.stdout).toBe('');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('needs no state database or config, and creates none: only the token file appears', async () => {
+    const result = await inDir(dir, () => generate(['--tenant', 'acme', '--cluster', 'eu-1', '--token-file', 'edge.token']));
+    expect(result.code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['edge.token']);
+  });
+
+  it('gives an entry that a running server accepts the token with, end to end', async () => {
+    const tokenFile = join(dir, 'edge.token');
+    const result = await generate(['--tenant', 'team-a', '--cluster', 'prod-eu-1', '--token-file', tokenFile]);
+    expect(result.code).toBe(0);
+    const sink = await HttpSink.start();
+    try {
+      const server = await startServer(writeConfigWith(result.stdout, { backendUrl: sink.url }), pino({ level: 'silent' }));
+      try {
+        const url = `http://${server.address}`;
+        const payload = body([series({ __name__: 'up', cluster: 'prod-eu-1' }, [[1, Date.now()]])]);
+        expect((await push(url, payload, secretIn(tokenFile))).status).toBe(204);
+        expect((await push(url, payload, 'trib_some-other-token')).status).toBe(401);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await sink.close();
+    }
+  });
+});
+
+/** Run `fn` with `cwd` as the working directory (vitest runs test files in forked processes, where chdir works). */
+async function inDir<T>(cwd: string, fn: () => Promise<T>): Promise<T> {
+  const before = process.cwd();
+  process.chdir(cwd);
+  try {
+    return await fn();
+  } finally {
+    process.chdir(before);
+  }
+}
