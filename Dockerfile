@@ -23,7 +23,8 @@ COPY package.json ./
 COPY --from=build /app/tributary.container.yml /etc/tributary/tributary.yml
 RUN mkdir -p /var/lib/tributary && chown node:node /var/lib/tributary
 VOLUME /var/lib/tributary
-USER node
+# The image's `node` user by number: Kubernetes' runAsNonRoot can only verify a numeric user.
+USER 1000:1000
 EXPOSE 9201
 ENTRYPOINT ["node", "dist/src/main.js"]
 CMD ["serve", "--config", "/etc/tributary/tributary.yml"]
