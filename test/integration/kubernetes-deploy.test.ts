@@ -13,7 +13,7 @@
  * 4. What must agree across files agrees: ports, paths, replica counts, body sizes, the Operator
  *    variant's remote write and the plain edge's, the image tag and the package version.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { unknownFieldErrors, validateObject } from '../support/k8s-models.js';
 import { type Container, type K8sObject, containersOf, kustomizationOf, podSpecOf, renderKustomization } from '../support/kustomize.js';
-import { which } from '../../scripts/lib/procs.js';
+import { startProc, waitForHttp, which } from '../../scripts/lib/procs.js';
+import { freePorts } from '../support/ports.js';
+import { body, push, series } from '../support/write-env.js';
 import { debianToolAvailable, promtool, promtoolAvailable, runTool } from '../support/promtool.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -467,6 +469,39 @@ describe('tributary', () => {
     expect(Number.parseInt(config.server.shutdown_timeout, 10)).toBeLessThan(grace);
   });
 
+  it('serves with this config as the pod runs it: probes, a token from `token generate`, the admin API', async () => {
+    // The pod's paths, moved under a temporary directory; everything else as in tributary.yml.
+    const dir = mkdtempSync(join(tmp, 'pod-'));
+    const main = join(REPO, 'dist', 'src', 'main.js');
+    const generated = await runTool(process.execPath, [main, 'token', 'generate', '--tenant', 'team-a', '--cluster', 'prod-eu-1', '--token-file', join(dir, 'edge.token')]);
+    expect(generated.code, generated.stderr).toBe(0);
+    writeFileSync(join(dir, 'admin.token'), 'admin-secret\n');
+    const [port, closedPort] = await freePorts(2);
+    const podConfig = parse(readFileSync(join(K8S, TRIBUTARY_YML), 'utf8')) as Record<string, unknown> & { server: Record<string, unknown>; backends: Array<Record<string, unknown>> };
+    podConfig.server.listen_address = `127.0.0.1:${port}`;
+    podConfig.data_dir = join(dir, 'data');
+    podConfig.admin = { token_file: join(dir, 'admin.token') };
+    podConfig.tokens = parse(generated.stdout);
+    // No central Prometheus here: writes are acknowledged once queued, and wait for it.
+    (podConfig.backends[0] as Record<string, unknown>).url = `http://127.0.0.1:${closedPort}/api/v1/write`;
+    writeFileSync(join(dir, 'tributary.yml'), stringify(podConfig));
+    const proc = startProc('tributary', process.execPath, [main, 'serve', '--config', join(dir, 'tributary.yml')], join(dir, 'tributary.log'));
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      await waitForHttp(`${url}/-/ready`, proc);
+      for (const probe of ['/-/healthy', '/-/ready']) expect((await fetch(url + probe)).status, probe).toBe(200);
+      const token = readFileSync(join(dir, 'edge.token'), 'utf8').trim();
+      const write = await push(url, body([series({ __name__: 'up', cluster: 'prod-eu-1' }, [[1, Date.now()]])]), token);
+      expect(write.status, write.text).toBe(204);
+      const otherCluster = await push(url, body([series({ __name__: 'up', cluster: 'prod-us-1' }, [[1, Date.now()]])]), token);
+      expect(otherCluster.status).toBe(400);
+      const admin = await fetch(`${url}/admin/v1/tenants`, { headers: { authorization: 'Bearer admin-secret' } });
+      expect(admin.status).toBe(200);
+    } finally {
+      await proc.stop();
+    }
+  });
+
   it('probes /-/healthy and /-/ready, and one eviction at a time leaves a replica serving', () => {
     const path = (probe: string) => (c[probe] as { httpGet: { path: string } }).httpGet.path;
     expect([path('startupProbe'), path('livenessProbe'), path('readinessProbe')]).toEqual(['/-/healthy', '/-/healthy', '/-/ready']);
@@ -589,5 +624,31 @@ describe('the Dockerfile', () => {
     expect(final).toMatch(/COPY --from=build \/app\/node_modules/);
     expect(final).not.toMatch(/npm (ci|install)/);
     expect(final).toMatch(/^USER [1-9]\d*:[1-9]\d*$/m);
+  });
+});
+
+describe('the README\'s "Deploy to Kubernetes"', () => {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Deploy to Kubernetes');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+
+  it('names only paths that exist, and applies only kustomizations the tests render', () => {
+    expect(start).toBeGreaterThan(0);
+    const paths = [...section.matchAll(/deploy\/kubernetes\/[\w./-]*\w/g)].map((m) => m[0]);
+    expect(paths.length).toBeGreaterThan(5);
+    for (const path of paths) expect(existsSync(join(REPO, path)), path).toBe(true);
+    const applied = [...section.matchAll(/kubectl apply -k (\S+)/g)].map((m) => m[1]);
+    expect(applied).toEqual(['deploy/kubernetes/central', 'deploy/kubernetes/tributary', 'deploy/kubernetes/edge/overlays/prod-eu-1']);
+    for (const dir of applied) expect(KUSTOMIZATIONS.map((k) => `deploy/kubernetes/${k}`)).toContain(dir);
+  });
+
+  it('creates the Secrets the pods mount, under the keys their configs read', () => {
+    const created = Object.fromEntries([...section.matchAll(/create secret generic (\S+) --from-file=(\w+)=/g)].map((m) => [m[1], m[2]]));
+    const edge = readYaml(EDGE_YML) as { remote_write: Array<{ authorization: { credentials_file: string } }> };
+    const tributary = readYaml(TRIBUTARY_YML) as { admin: { token_file: string } };
+    expect(created).toEqual({
+      'tributary-admin': posix.basename(tributary.admin.token_file),
+      'tributary-token': posix.basename(edge.remote_write[0]?.authorization.credentials_file ?? ''),
+    });
   });
 });
