@@ -1,4 +1,5 @@
 # tributary: build with dev dependencies, run with production dependencies only, as non-root.
+# Node 24 LTS, not yet 26: re2 1.24.0 does not compile on Node 26 (README, "Dependencies and why").
 # Mirrors what CI proves: `npm ci` (which builds via the prepare script), then `node dist/src/main.js`.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
