@@ -1,6 +1,6 @@
 /**
  * The deploy files against a running tributary: the Grafana dashboard (deploy/grafana/tributary.json)
- * and the alert rules (deploy/alerts/*.yml, when that directory exists) may only query metrics
+ * and the alert rules (deploy/alerts/*.yml, when that directory exists; not its kustomization.yaml) may only query metrics
  * tributary exports. A renamed metric otherwise leaves an empty panel or an alert that can never
  * fire, and nothing else notices.
  *
@@ -132,7 +132,8 @@ interface RuleFile {
 
 const alertFiles = existsSync(join(REPO, ALERTS_DIR))
   ? readdirSync(join(REPO, ALERTS_DIR))
-      .filter((f) => /\.ya?ml$/.test(f))
+      // kustomization.yaml makes the rules a ConfigMap for the Kubernetes deploy kit: not a rule file.
+      .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
       .sort()
       .map((f) => `${ALERTS_DIR}/${f}`)
   : [];
