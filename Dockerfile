@@ -12,6 +12,8 @@ COPY scripts ./scripts
 COPY proto ./proto
 COPY deploy/tributary.yml ./deploy/
 RUN npm ci && npm prune --omit=dev
+# Fails the build if npm compiled an addon that would abort the server (scripts/check-native-addons.ts).
+RUN node dist/scripts/check-native-addons.js
 # In a container: listen on all interfaces, keep state on the volume.
 RUN sed -e 's/127.0.0.1:9201/0.0.0.0:9201/' -e 's#^data_dir: ./data#data_dir: /var/lib/tributary#' deploy/tributary.yml > tributary.container.yml
 

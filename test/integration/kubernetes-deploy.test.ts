@@ -625,6 +625,14 @@ describe('the Dockerfile', () => {
     expect(final).not.toMatch(/npm (ci|install)/);
     expect(final).toMatch(/^USER [1-9]\d*:[1-9]\d*$/m);
   });
+
+  it('checks the native addons after npm ci, and the check passes on this build', async () => {
+    const build = stages[0] ?? '';
+    expect(build.indexOf('RUN node dist/scripts/check-native-addons.js')).toBeGreaterThan(build.indexOf('npm ci'));
+    const check = await runTool(process.execPath, [join(REPO, 'dist', 'scripts', 'check-native-addons.js')]);
+    expect(check.stdout).toMatch(/^native addons ok: better-sqlite3 survived 250000 statements collected by the GC, re2 matches/);
+    expect(check.code, check.stderr).toBe(0);
+  });
 });
 
 describe('the README\'s "Deploy to Kubernetes"', () => {
