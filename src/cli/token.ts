@@ -70,32 +70,18 @@ export function registerTokenCommands(program: Command): void {
     .exitOverride(tributaryExitOverride);
 
   withStateOptions(
-    token
-      .command('create')
+    withTenantAndClusters(token.command('create'))
       .description('create a token; prints the secret once on stdout')
       .exitOverride(tributaryExitOverride)
-      .requiredOption('--tenant <tenant>', 'the tenant whose data this token writes')
-      .addOption(
-        new Option('--cluster <cluster>', 'a value of the cluster label this token may write (repeat for several)')
-          .argParser(collect)
-          .makeOptionMandatory(),
-      )
       .option('--description <text>', 'a note for operators (where the token is deployed)'),
   ).action((options: CreateOptions, command: Command) => createToken(options, command));
 
   // No withStateOptions: this command must work where there is no data dir and no config at all.
-  token
-    .command('generate')
+  withTenantAndClusters(token.command('generate'))
     .description(
       'generate a token for the config file (no state database): writes the secret to a new file, prints the "tokens:" entry with its SHA-256',
     )
     .exitOverride(tributaryExitOverride)
-    .requiredOption('--tenant <tenant>', 'the tenant whose data this token writes')
-    .addOption(
-      new Option('--cluster <cluster>', 'a value of the cluster label this token may write (repeat for several)')
-        .argParser(collect)
-        .makeOptionMandatory(),
-    )
     .requiredOption('--token-file <file>', 'a new file (mode 0600) to write the secret to; an existing file is never overwritten')
     .action((options: GenerateOptions, command: Command) => generateConfigToken(options, command));
 
@@ -115,6 +101,15 @@ export function registerTokenCommands(program: Command): void {
       .exitOverride(tributaryExitOverride)
       .argument('<id>', 'the token id shown by "token create" and "token list" (tok_…)'),
   ).action((id: string, options: StateOptions, command: Command) => revokeToken(id, options, command));
+}
+
+/** `--tenant T --cluster C [--cluster C2 ...]`, as `create` and `generate` both take them. */
+function withTenantAndClusters(command: Command): Command {
+  return command
+    .requiredOption('--tenant <tenant>', 'the tenant whose data this token writes')
+    .addOption(
+      new Option('--cluster <cluster>', 'a value of the cluster label this token may write (repeat for several)').argParser(collect).makeOptionMandatory(),
+    );
 }
 
 function collect(value: string, previous: readonly string[] | undefined): readonly string[] {
