@@ -125,6 +125,14 @@ function tenantAndClusters(options: { readonly tenant: string; readonly cluster:
   return { tenant, clusters };
 }
 
+/** How an edge uses a token, printed after creating one. */
+const REMOTE_WRITE_HINT = [
+  '  remote_write:',
+  '    - url: https://<tributary>/api/v1/write',
+  '      authorization:',
+  '        credentials_file: /etc/prometheus/tributary-token',
+];
+
 function createToken(options: CreateOptions, command: Command): void {
   const { tenant, clusters } = tenantAndClusters(options, command);
   const description = options.description?.trim() || undefined;
@@ -141,10 +149,7 @@ function createToken(options: CreateOptions, command: Command): void {
       `Created token ${record.id} for tenant "${record.tenant}" (clusters: ${record.clusters.join(', ')}).`,
       'The secret above is shown only this once: tributary keeps only its SHA-256 hash.',
       "Store it in a file on the edge and point Prometheus's remote_write at it:",
-      '  remote_write:',
-      '    - url: https://<tributary>/api/v1/write',
-      '      authorization:',
-      '        credentials_file: /etc/prometheus/tributary-token',
+      ...REMOTE_WRITE_HINT,
       '',
     ].join('\n'),
   );
@@ -173,10 +178,7 @@ function generateConfigToken(options: GenerateOptions, command: Command): void {
       `Wrote a new token for tenant "${tenant}" (clusters: ${clusters.join(', ')}) to ${path} (mode 0600).`,
       'Add the entry above under "tokens:" in the config every replica loads, then reload (SIGHUP) or restart tributary.',
       `Give ${path} to the edge (e.g. as a Kubernetes Secret) and point Prometheus's remote_write at it:`,
-      '  remote_write:',
-      '    - url: https://<tributary>/api/v1/write',
-      '      authorization:',
-      '        credentials_file: /etc/prometheus/tributary-token',
+      ...REMOTE_WRITE_HINT,
       '',
     ].join('\n'),
   );
