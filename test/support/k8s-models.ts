@@ -31,7 +31,7 @@ const core = (name: string, model: Kind['model']): Kind => ({ model, typeModule:
 const group = (groupVersion: string, name: string, model: Kind['model']): Kind => ({ model, typeModule: `kubernetes-models/${groupVersion}/${name}`, typeName: `I${name}` });
 
 /** Every kind deploy/kubernetes may use, by `apiVersion kind`. Another kind fails the tests until it is added here. */
-export const KINDS: ReadonlyMap<string, Kind> = new Map([
+const KINDS: ReadonlyMap<string, Kind> = new Map([
   ['v1 Namespace', core('Namespace', Namespace)],
   ['v1 ServiceAccount', core('ServiceAccount', ServiceAccount)],
   ['v1 Service', core('Service', Service)],

@@ -48,7 +48,7 @@ export function renderKustomization(dir: string): K8sObject[] {
   return [...objects, ...generated.map((g) => g.object)];
 }
 
-/** The files and directories a kustomization names, resolved, for checks that every file is listed. */
+/** The parsed kustomization.yaml of `dir`. */
 export function kustomizationOf(dir: string): Record<string, unknown> {
   return parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Record<string, unknown>;
 }
